@@ -1,0 +1,122 @@
+"""The store contract: what happened in every study, durably.
+
+Contract (every backend; ``tests/store`` runs one suite against each):
+
+1. One writer per study. ``claim`` makes the calling process the study's writer and marks trials that an
+   earlier, dead writer left RUNNING as INTERRUPTED. A second live process that claims gets ``StoreError``.
+2. A call returns only once its data is durable against a crash of the calling process (kill -9): a trial
+   reported complete is never lost.
+3. Finished trials are immutable: ``finish_trial`` on a finished trial raises ``StoreError``.
+4. Readers (other processes, the CLI, the dashboard) may read at any time while the writer writes, and see
+   each trial either before or after a write, never half of it.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sturgeon.trial import TrialRecord, TrialState
+
+__all__ = ["Store", "StoreError", "StudySpec", "StudySummary", "Event"]
+
+
+class StoreError(RuntimeError):
+    """The store refused an operation; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """What defines a study; stored once when it is created, read back by ``Study.load``."""
+
+    name: str
+    space: dict[str, Any]
+    metric: str
+    direction: str
+    sampler: dict[str, Any] = field(default_factory=lambda: {"type": "random", "seed": 0})
+    scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "fifo"})
+    attrs: dict[str, Any] = field(default_factory=dict)  # free-form: the config it came from, notes
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    name: str
+    metric: str
+    direction: str
+    created_at: float
+    n_trials: int
+    counts: dict[str, int]  # state value -> count
+    best_value: float | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A change to a running trial, human or automatic: one row that lets the history be replayed."""
+
+    trial: int
+    step: int
+    kind: str  # "set", "rollback", "stop", "exploit", ...
+    param: str | None = None
+    old: Any = None
+    new: Any = None
+    reason: str = ""
+    source: str = "user"
+    at: float = 0.0
+
+
+class Store(ABC):
+    """Where studies, trials, learning curves and events live."""
+
+    @abstractmethod
+    def create_study(self, spec: StudySpec) -> int:
+        """Create a study; StoreError if its name is taken. Returns its id."""
+
+    @abstractmethod
+    def study_spec(self, name: str) -> tuple[int, StudySpec] | None:
+        """The id and spec of study ``name``, or None."""
+
+    @abstractmethod
+    def studies(self) -> list[StudySummary]:
+        """One summary per study, oldest first."""
+
+    @abstractmethod
+    def delete_study(self, name: str) -> None: ...
+
+    @abstractmethod
+    def claim(self, study_id: int) -> int:
+        """Become the study's writer; returns how many RUNNING trials were marked INTERRUPTED."""
+
+    @abstractmethod
+    def release(self, study_id: int) -> None:
+        """Stop being the study's writer (a clean exit; a crash releases implicitly)."""
+
+    @abstractmethod
+    def add_trial(self, study_id: int, number: int, params: Mapping[str, Any], started_at: float) -> None: ...
+
+    @abstractmethod
+    def add_report(self, study_id: int, number: int, step: int, metrics: Mapping[str, float]) -> None: ...
+
+    @abstractmethod
+    def finish_trial(
+        self,
+        study_id: int,
+        number: int,
+        state: TrialState,
+        value: float | None,
+        error: str | None,
+        finished_at: float,
+    ) -> None: ...
+
+    @abstractmethod
+    def add_event(self, study_id: int, event: Event) -> None: ...
+
+    @abstractmethod
+    def events(self, study_id: int, trial: int | None = None) -> list[Event]: ...
+
+    @abstractmethod
+    def trials(self, study_id: int, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
+        """All trials of the study in number order, with their curves."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release resources."""
