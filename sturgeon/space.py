@@ -439,7 +439,7 @@ class Space:
         keep = keep or {}
         return Space(
             {
-                name: p.restrict(*box[name], keep=keep.get(name, ())) if name in box or name in keep else p
+                name: p.restrict(*box.get(name, (0.0, 1.0)), keep=keep.get(name, ())) if name in box or name in keep else p
                 for name, p in self.params.items()
             }
         )

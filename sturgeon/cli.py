@@ -1,0 +1,248 @@
+"""The ``sturgeon`` command: run a study from a config, and read stored studies.
+
+Every error is one red line on stderr and exit code 2 (bad input) — never a traceback.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sturgeon.samplers import refine_box
+from sturgeon.space import Param, Scale, Space, SpaceError
+from sturgeon.store import SQLiteStore, StoreError
+from sturgeon.study import Study, StudyError
+from sturgeon.trial import TrialRecord, TrialState
+
+app = typer.Typer(
+    help="Tune deep networks the way practitioners do: random search on the right scale, coarse to fine.",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+STORE_OPTION = typer.Option("sturgeon.db", "--store", "-s", envvar="STURGEON_STORE", help="The SQLite store file.")
+
+
+@contextmanager
+def _clean_errors() -> Iterator[None]:
+    """Turn every expected error into one red line and exit code 2."""
+    try:
+        yield
+    except (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError) as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def fmt(param: Param | None, value: Any) -> str:
+    """A value as its scale reads best: α as 3.2e-03, β as 0.9950 (enough digits to see 1 − β).
+
+    >>> from sturgeon.space import Float
+    >>> fmt(Float(1e-4, 1, scale="log"), 0.0031623), fmt(Float(0.9, 0.999, scale="reverse_log"), 0.99512)
+    ('3.16e-03', '0.99512')
+    """
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    scale = getattr(param, "scale", Scale.LINEAR)
+    if scale is Scale.LOG:
+        return f"{value:.2e}"
+    if scale is Scale.REVERSE_LOG and value < 1:
+        digits = max(2, math.ceil(-math.log10(1 - value)) + 2)  # three significant digits of 1 - beta
+        return f"{value:.{digits}f}"
+    return f"{value:.4g}"
+
+
+def _open(study: str, store: Path) -> Study:
+    return Study.load(study, SQLiteStore(store, readonly=True), readonly=True)
+
+
+def _leaderboard(study: Study, top: int) -> Table:
+    table = Table(title=f"{study.name}: best {study.metric} ({study.direction.value})", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("trial", justify="right")
+    table.add_column(study.metric, justify="right", style="bold")
+    for name, p in study.space.params.items():
+        scale = getattr(p, "scale", None)
+        table.add_column(f"{name}" + (f" ({scale.value})" if scale is not None and scale is not Scale.LINEAR else ""),
+                         justify="right")
+    for rank, t in enumerate(study.leaderboard(top), 1):
+        table.add_row(str(rank), str(t.number), f"{t.value:.5g}",
+                      *(fmt(study.space.params.get(n), t.params.get(n)) for n in study.space.names))
+    return table
+
+
+def _counts(trials: list[TrialRecord]) -> str:
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials"
+
+
+@app.command()
+def tune(
+    config: Path = typer.Argument(..., help="A TOML study config (see examples/)."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", "-n", help="Override study.n_trials."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run (or resume) the study a config describes; show progress and the leaderboard."""
+    from sturgeon.config import load_config
+
+    with _clean_errors():
+        cfg = load_config(config)
+        study = Study(cfg.name, cfg.space, metric=cfg.metric, direction=cfg.direction, sampler=cfg.sampler,
+                      store=cfg.store, attrs={"config": cfg.raw}, load_if_exists=True)
+        total = n_trials if n_trials is not None else cfg.n_trials
+        if study.interrupted_on_open:
+            err.print(f"[yellow]{study.interrupted_on_open} trial(s) left running by a dead process were marked interrupted.")
+        done_before = len(study.trials)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                      TimeRemainingColumn(), console=err, disable=quiet, transient=False) as progress:
+            task = progress.add_task(f"{study.name}", total=total, best="-")
+
+            def on_trial(s: Study, rec: TrialRecord) -> None:
+                best = s.best
+                progress.update(task, advance=1, best="-" if best is None else f"{best.value:.4g}")
+
+            try:
+                study.optimize(cfg.objective, total, n_jobs=cfg.n_jobs, timeout=cfg.timeout, callbacks=[on_trial])
+            finally:
+                study.close()
+        out.print(_leaderboard(study, 10))
+        ran = study.trials[done_before:]
+        out.print(f"{len(ran)} trials this run ({_counts(ran)}); store: {cfg.store}", highlight=False)
+
+
+@app.command()
+def studies(store: Path = STORE_OPTION) -> None:
+    """List the studies in a store."""
+    with _clean_errors():
+        st = SQLiteStore(store, readonly=True)
+        table = Table(title=f"studies in {store}", title_justify="left")
+        for col in ("study", "metric", "trials", "states", "best"):
+            table.add_column(col, justify="right" if col in ("trials", "best") else "left")
+        for s in st.studies():
+            states = ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()))
+            best = "-" if s.best_value is None else f"{s.best_value:.5g}"
+            table.add_row(s.name, f"{s.metric} ({s.direction[:3]})", str(s.n_trials), states, best)
+        out.print(table)
+
+
+@app.command()
+def show(study: str, store: Path = STORE_OPTION, top: int = typer.Option(10, help="How many trials.")) -> None:
+    """The leaderboard of a study: its best trials, params shown on their scale."""
+    with _clean_errors():
+        s = _open(study, store)
+        out.print(_leaderboard(s, top))
+        out.print(f"{len(s.trials)} trials: {_counts(s.trials)}", highlight=False)
+
+
+@app.command()
+def best(study: str, store: Path = STORE_OPTION, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The best trial of a study (``--json`` for scripts)."""
+    with _clean_errors():
+        s = _open(study, store)
+        b = s.best
+        if b is None:
+            raise StudyError(f"The study '{study}' has no complete trial yet.")
+        doc = {"study": s.name, "trial": b.number, "metric": s.metric, "direction": s.direction.value,
+               "value": b.value, "params": b.params}
+        if as_json:
+            sys.stdout.write(json.dumps(doc) + "\n")
+        else:
+            out.print(f"trial {b.number}: {s.metric} = {b.value:.5g}", highlight=False)
+            for n in s.space.names:
+                out.print(f"  {n} = {fmt(s.space.params[n], b.params[n])}", highlight=False)
+
+
+def _rows(s: Study) -> tuple[list[str], list[dict[str, Any]]]:
+    cols = ["number", "state", "value", *s.space.names, "started_at", "finished_at", "duration", "error"]
+    rows = [{"number": t.number, "state": t.state.value, "value": t.value, **t.params, "started_at": t.started_at,
+             "finished_at": t.finished_at, "duration": t.duration, "error": t.error} for t in s.trials]
+    return cols, rows
+
+
+@app.command()
+def export(
+    study: str,
+    store: Path = STORE_OPTION,
+    format: str = typer.Option("csv", "--format", "-f", help="csv or json (json includes learning curves)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Every trial of a study as CSV or JSON."""
+    with _clean_errors():
+        if format not in ("csv", "json"):
+            raise ValueError(f"The '--format' option must be one of csv, json. Got {format!r} instead.")
+        s = _open(study, store)
+        cols, rows = _rows(s)
+        if format == "csv":
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            text = buf.getvalue()
+        else:
+            for row, t in zip(rows, s.trials):
+                row["curve"] = [{"step": k, **v} for k, v in sorted(t.curve.items())]
+            text = json.dumps({"study": s.name, "metric": s.metric, "direction": s.direction.value,
+                               "space": s.space.to_dict(), "trials": rows}, indent=1) + "\n"
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text)
+            err.print(f"wrote {len(rows)} trials to {output}", highlight=False)
+
+
+@app.command()
+def refine(
+    study: str,
+    store: Path = STORE_OPTION,
+    top: float = typer.Option(0.2, help="Fraction of the best complete trials the new box must cover."),
+    margin: float = typer.Option(0.1, help="Padding on each side, as a fraction of the old range (unit scale)."),
+    min_width: float = typer.Option(0.05, "--min-width", help="Smallest width of a range, on the unit scale."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the refined space (.toml or .json)."),
+) -> None:
+    """Zoom in: the smaller space where the best trials cluster, printed and optionally saved."""
+    with _clean_errors():
+        s = _open(study, store)
+        complete = [t for t in s.trials if t.state is TrialState.COMPLETE]
+        if len(complete) < 2:
+            raise StudyError(f"The study '{study}' needs at least 2 complete trials to refine; it has {len(complete)}.")
+        box = refine_box(s.space, s.trials, s.direction, top=top, margin=margin, min_width=min_width)
+        new = box.space(s.space)
+        table = Table(title=f"{study}: refined around the best {top:.0%} of {len(complete)} trials", title_justify="left")
+        for col in ("param", "scale", "was", "now"):
+            table.add_column(col)
+        for n, p in s.space.params.items():
+            q = new.params[n]
+            table.add_row(n, getattr(getattr(p, "scale", None), "value", "choice"), _range(p), _range(q))
+        out.print(table)
+        if output is not None:
+            new.save(output)
+            err.print(f"wrote the refined space to {output}", highlight=False)
+
+
+def _range(p: Param) -> str:
+    d = p.to_dict()
+    if d["type"] == "choice":
+        return ", ".join(map(str, d["values"]))
+    return f"[{fmt(p, float(d['lo']))}, {fmt(p, float(d['hi']))}]" if d["type"] == "float" else f"[{d['lo']}, {d['hi']}]"
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

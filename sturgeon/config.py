@@ -1,0 +1,136 @@
+"""``sturgeon tune CONFIG``: one TOML file describes a whole study.
+
+```toml
+[study]
+name = "demo"                 # default: the file's stem
+store = "runs/sturgeon.db"    # relative paths are relative to the config file
+metric = "dev_error"
+direction = "minimize"
+n_trials = 40
+n_jobs = 1
+seed = 0
+
+[sampler]                     # random (default) | sobol | grid | coarse_to_fine
+type = "coarse_to_fine"
+round_size = 10
+
+[objective]                   # a Python function objective(trial) -> float
+function = "sturgeon.testfunctions:curve_objective"
+
+[space]
+lr = { type = "float", lo = 1e-4, hi = 1.0, scale = "log" }
+beta = { type = "float", lo = 0.9, hi = 0.999, scale = "reverse_log" }
+```
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from sturgeon.samplers import Sampler, sampler_from_dict
+from sturgeon.space import Space
+
+__all__ = ["ConfigError", "TuneConfig", "load_config", "load_function"]
+
+_SECTIONS = {"study", "sampler", "objective", "space", "data", "model", "fused"}
+_STUDY_KEYS = {"name", "store", "metric", "direction", "n_trials", "n_jobs", "seed", "timeout"}
+
+
+class ConfigError(ValueError):
+    """A config file is invalid; the message names the key and the value."""
+
+
+@dataclass
+class TuneConfig:
+    path: Path
+    name: str
+    store: Path
+    metric: str
+    direction: str
+    n_trials: int
+    n_jobs: int
+    seed: int
+    timeout: float | None
+    sampler: Sampler
+    space: Space
+    objective: Callable[[Any], Any]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def load_function(ref: str, key: str = "objective.function") -> Callable[[Any], Any]:
+    """Import ``"package.module:function"``.
+
+    >>> load_function("sturgeon.testfunctions:training_surface").__name__
+    'training_surface'
+    """
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"The '{key}' key must look like 'package.module:function'. Got {ref!r} instead.")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"The '{key}' key names {ref!r}, which cannot be imported ({e}).") from None
+    if not callable(fn):
+        raise ConfigError(f"The '{key}' key must name a function. Got {ref!r} instead.")
+    return fn  # type: ignore[no-any-return]
+
+
+def _int(section: Mapping[str, Any], key: str, default: int, lo: int, where: str) -> int:
+    v = section.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ConfigError(f"The '{where}.{key}' key must be an integer >= {lo}. Got {v!r} instead.")
+    return v
+
+
+def load_config(path: str | Path) -> TuneConfig:
+    """Read and check a tune config; every problem is one ConfigError line naming the key."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"The config file does not exist: '{path}'.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"The config file '{path}' is not valid TOML: {e}.") from None
+    unknown = set(raw) - _SECTIONS
+    if unknown:
+        raise ConfigError(f"Unknown section [{sorted(unknown)[0]}] in '{path}'. Known: {', '.join(sorted(_SECTIONS))}.")
+    study = raw.get("study", {})
+    bad = set(study) - _STUDY_KEYS
+    if bad:
+        raise ConfigError(f"Unknown key 'study.{sorted(bad)[0]}'. Known: {', '.join(sorted(_STUDY_KEYS))}.")
+    if "space" not in raw:
+        raise ConfigError(f"The config '{path}' has no [space] section: name at least one parameter to tune.")
+    space = Space.from_dict(raw["space"])
+    seed = _int(study, "seed", 0, 0, "study")
+    sampler_spec = dict(raw.get("sampler", {}))
+    sampler_spec.setdefault("seed", seed)
+    sampler = sampler_from_dict(sampler_spec)
+    direction = study.get("direction", "minimize")
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"The 'study.direction' key must be one of minimize, maximize. Got {direction!r} instead.")
+    timeout = study.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise ConfigError(f"The 'study.timeout' key must be a number of seconds > 0. Got {timeout!r} instead.")
+    store = Path(study.get("store", "sturgeon.db"))
+    if not store.is_absolute():
+        store = Path(os.path.normpath(path.parent / store))
+    objective_spec = raw.get("objective", {})
+    if "function" in objective_spec:
+        objective = load_function(str(objective_spec["function"]))
+    else:
+        raise ConfigError(f"The config '{path}' has no objective: give [objective] function = 'module:function'.")
+    return TuneConfig(
+        path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "value")),
+        direction=direction, n_trials=_int(study, "n_trials", 20, 1, "study"),
+        n_jobs=_int(study, "n_jobs", 1, 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
+        objective=objective, raw=raw,
+    )
