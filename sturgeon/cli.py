@@ -16,6 +16,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -41,7 +42,7 @@ def _clean_errors() -> Iterator[None]:
     try:
         yield
     except (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -78,7 +79,7 @@ def _leaderboard(study: Study, top: int) -> Table:
                          justify="right")
     for rank, t in enumerate(study.leaderboard(top), 1):
         table.add_row(str(rank), str(t.number), f"{t.value:.5g}",
-                      *(fmt(study.space.params.get(n), t.params.get(n)) for n in study.space.names))
+                      *(escape(fmt(study.space.params.get(n), t.params.get(n))) for n in study.space.names))
     return table
 
 
@@ -135,7 +136,7 @@ def studies(store: Path = STORE_OPTION) -> None:
         for s in st.studies():
             states = ", ".join(f"{n} {k}" for k, n in sorted(s.counts.items()))
             best = "-" if s.best_value is None else f"{s.best_value:.5g}"
-            table.add_row(s.name, f"{s.metric} ({s.direction[:3]})", str(s.n_trials), states, best)
+            table.add_row(escape(s.name), f"{escape(s.metric)} ({s.direction[:3]})", str(s.n_trials), states, best)
         out.print(table)
 
 
@@ -161,9 +162,9 @@ def best(study: str, store: Path = STORE_OPTION, as_json: bool = typer.Option(Fa
         if as_json:
             sys.stdout.write(json.dumps(doc) + "\n")
         else:
-            out.print(f"trial {b.number}: {s.metric} = {b.value:.5g}", highlight=False)
+            out.print(f"trial {b.number}: {s.metric} = {b.value:.5g}", highlight=False, markup=False)
             for n in s.space.names:
-                out.print(f"  {n} = {fmt(s.space.params[n], b.params[n])}", highlight=False)
+                out.print(f"  {n} = {fmt(s.space.params[n], b.params[n])}", highlight=False, markup=False)
 
 
 def _rows(s: Study) -> tuple[list[str], list[dict[str, Any]]]:
@@ -226,7 +227,7 @@ def refine(
             table.add_column(col)
         for n, p in s.space.params.items():
             q = new.params[n]
-            table.add_row(n, getattr(getattr(p, "scale", None), "value", "choice"), _range(p), _range(q))
+            table.add_row(n, getattr(getattr(p, "scale", None), "value", "choice"), escape(_range(p)), escape(_range(q)))
         out.print(table)
         if output is not None:
             new.save(output)

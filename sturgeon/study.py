@@ -256,6 +256,7 @@ class Study:
         callbacks = list(callbacks)
         deadline = None if timeout is None else time.monotonic() + timeout
         in_flight: dict[Future[Any], Trial] = {}
+        mine: list[Trial] = []  # every trial this call started, to mark those left unfinished on an exception
         asked = 0
         try:
             while True:
@@ -267,6 +268,7 @@ class Study:
                         n_trials = asked
                         break
                     asked += 1
+                    mine.append(trial)
                     in_flight[executor.submit(self._run, objective, trial, catch)] = trial
                 if not in_flight:
                     return
@@ -284,8 +286,9 @@ class Study:
                         f"{self._failures_in_a_row} trials failed in a row; the last error: {rec.error}"
                     )
         except BaseException:
-            for future, trial in in_flight.items():
+            for future in in_flight:
                 future.cancel()
+            for trial in mine:
                 if trial.number in self._live:
                     self.tell(trial, state=TrialState.INTERRUPTED, error="interrupted before it finished")
             raise

@@ -1,0 +1,4 @@
+"""``python -m sturgeon`` is the ``sturgeon`` command."""
+from sturgeon.cli import app
+
+app()

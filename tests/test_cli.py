@@ -1,0 +1,157 @@
+"""The sturgeon command: tune from a config, read studies, one-line errors with exit code 2."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sturgeon import Space, Study
+from sturgeon.cli import app, fmt
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+CONFIG = """
+[study]
+name = "demo"
+store = "runs/s.db"
+metric = "dev_error"
+n_trials = 30
+seed = 0
+
+[sampler]
+type = "coarse_to_fine"
+round_size = 10
+
+[objective]
+function = "sturgeon.testfunctions:curve_objective"
+
+[space]
+lr = { type = "float", lo = 1e-4, hi = 1.0, scale = "log" }
+beta = { type = "float", lo = 0.9, hi = 0.999, scale = "reverse_log" }
+act = ["relu", "tanh"]
+"""
+
+
+@pytest.fixture()
+def tuned(tmp_path):
+    cfg = tmp_path / "demo.toml"
+    cfg.write_text(CONFIG)
+    result = runner.invoke(app, ["tune", str(cfg), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs" / "s.db", result
+
+
+def test_tune_runs_the_study_and_prints_the_leaderboard(tuned):
+    db, result = tuned
+    study = Study.load("demo", db, readonly=True)
+    assert len(study.trials) == 30 and study.sampler.to_dict()["round_size"] == 10
+    assert "demo: best dev_error (minimize)" in result.output
+    assert f"{study.best.value:.5g}" in result.output
+    assert "30 trials this run (30 complete)" in result.output
+
+
+def test_tune_again_resumes_the_same_study(tuned, tmp_path):
+    db, _ = tuned
+    result = runner.invoke(app, ["tune", str(tmp_path / "demo.toml"), "-q", "-n", "5"])
+    assert result.exit_code == 0 and "5 trials this run" in result.output
+    assert len(Study.load("demo", db, readonly=True).trials) == 35
+
+
+def test_studies_show_and_best_json(tuned):
+    db, _ = tuned
+    study = Study.load("demo", db, readonly=True)
+    out = runner.invoke(app, ["studies", "-s", str(db)]).output
+    assert "demo" in out and "30 complete" in out
+    out = runner.invoke(app, ["show", "demo", "-s", str(db), "--top", "3"]).output
+    for t in study.leaderboard(3):
+        assert fmt(study.space["lr"], t.params["lr"]) in out
+    best = json.loads(runner.invoke(app, ["best", "demo", "-s", str(db), "--json"]).stdout)
+    assert best == {"study": "demo", "trial": study.best.number, "metric": "dev_error", "direction": "minimize",
+                    "value": study.best.value, "params": study.best.params}
+
+
+def test_export_csv_and_json(tuned, tmp_path):
+    db, _ = tuned
+    study = Study.load("demo", db, readonly=True)
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["export", "demo", "-s", str(db)]).stdout)))
+    assert len(rows) == 30 and float(rows[7]["value"]) == study.trials[7].value and rows[7]["act"] == study.trials[7].params["act"]
+    out = tmp_path / "all.json"
+    runner.invoke(app, ["export", "demo", "-s", str(db), "-f", "json", "-o", str(out)])
+    doc = json.loads(out.read_text())
+    assert doc["trials"][3]["curve"][9]["dev_error"] == study.trials[3].curve[9]["dev_error"]
+
+
+def test_refine_writes_a_smaller_space_that_tune_can_use(tuned, tmp_path):
+    db, _ = tuned
+    out = tmp_path / "fine.toml"
+    result = runner.invoke(app, ["refine", "demo", "-s", str(db), "--top", "0.2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    fine, coarse = Space.load(out), Study.load("demo", db, readonly=True).space
+    assert coarse["lr"].lo <= fine["lr"].lo < fine["lr"].hi <= coarse["lr"].hi
+    assert fine["lr"].hi / fine["lr"].lo < coarse["lr"].hi / coarse["lr"].lo
+    assert fine["beta"].scale.value == "reverse_log"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["show", "nope"], "error: No study named 'nope' in "),
+        (["best", "demo", "--store", "missing.db"], "error: No store at 'missing.db'."),
+        (["export", "demo", "--format", "xml"], "error: The '--format' option must be one of csv, json. Got 'xml' instead."),
+        (["tune", "nothere.toml"], "error: The config file does not exist: 'nothere.toml'."),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(tuned, monkeypatch, args, message):
+    db, _ = tuned
+    monkeypatch.chdir(db.parent)
+    if "--store" not in args and args[0] != "tune":
+        args = [*args, "--store", str(db)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.output.startswith(message) and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (('scale = "reverse_log"', 'scale = "reverse_log", hi2 = 1'), "The 'beta' parameter has an invalid description"),
+        (("hi = 0.999", "hi = 1.0"), "The 'beta' parameter has scale 'reverse_log' (log-uniform on 1 - x), so hi must be < 1. Got 1.0 instead."),
+        (("lo = 1e-4", "lo = -1e-4"), "The 'lr' parameter has scale 'log', so lo must be > 0. Got -0.0001 instead."),
+        (('type = "coarse_to_fine"', 'type = "tpe"'), "The 'sampler' parameter must be one of random, sobol, grid, coarse_to_fine. Got 'tpe' instead."),
+        (("n_trials = 30", "n_trials = 0"), "The 'study.n_trials' key must be an integer >= 1. Got 0 instead."),
+        (("curve_objective", "nothing_here"), "The 'objective.function' key names 'sturgeon.testfunctions:nothing_here', which cannot be imported"),
+        (("[space]", "[spaces]"), "Unknown section [spaces]"),
+    ],
+)
+def test_bad_configs_are_one_line_and_exit_2(tmp_path, edit, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(CONFIG.replace(*edit, 1))
+    result = runner.invoke(app, ["tune", str(cfg), "-q"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {message}") and "Traceback" not in result.output
+
+
+def test_the_installed_console_script_runs(tmp_path):
+    cfg = tmp_path / "demo.toml"
+    cfg.write_text(CONFIG.replace("n_trials = 30", "n_trials = 4"))
+    done = subprocess.run([sys.executable, "-m", "sturgeon", "tune", str(cfg), "-q"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "4 trials this run (4 complete)" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "sturgeon", "show", "x", "-s", str(tmp_path / "none.db")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: No store at") and bad.stdout == ""
+
+
+def test_example_surface_config_is_valid():
+    from sturgeon.config import load_config
+
+    cfg = load_config(EXAMPLES / "surface.toml")
+    assert cfg.sampler.to_dict()["type"] == "coarse_to_fine" and cfg.n_trials == 60

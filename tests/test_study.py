@@ -1,0 +1,162 @@
+"""Study behaviour: values, failures, pruning, interrupts, parallel trials, resume."""
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from sturgeon import (Choice, Decision, Float, Space, Study, StudyError, StoreError, TrialPruned, TrialState)
+from sturgeon.schedulers import Scheduler
+
+SPACE = Space(x=Float(-1, 1), act=Choice(["relu", "tanh"]))
+
+
+def test_value_from_number_dict_or_last_report():
+    study = Study(space=SPACE, metric="loss")
+    answers = iter([0.5, {"loss": 0.25, "acc": 0.9}, None])
+
+    def objective(trial):
+        trial.report(0, loss=0.75)
+        return next(answers)
+
+    study.optimize(objective, n_trials=3)
+    assert [t.value for t in study.trials] == [0.5, 0.25, 0.75]
+
+
+@pytest.mark.parametrize(
+    "result, error",
+    [(float("nan"), "the objective returned nan for 'loss'"),
+     ({"acc": 1.0}, "the objective returned ['acc'] without the metric 'loss'"),
+     ("high", "the objective returned 'high', not a number"),
+     (None, "the objective returned None and never reported 'loss'")],
+)
+def test_bad_objective_results_fail_the_trial_with_the_reason(result, error):
+    study = Study(space=SPACE, metric="loss")
+    study.optimize(lambda t: result, n_trials=1)
+    t = study.trials[0]
+    assert (t.state, t.value, t.error) == (TrialState.FAILED, None, error)
+
+
+def test_a_raising_objective_fails_its_trial_and_the_search_goes_on():
+    study = Study(space=SPACE)
+
+    def objective(trial):
+        if trial.number == 1:
+            raise RuntimeError("CUDA out of memory")
+        return trial["x"]
+
+    study.optimize(objective, n_trials=3)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAILED, TrialState.COMPLETE]
+    assert study.trials[1].error.startswith("RuntimeError: CUDA out of memory (at test_study.py:")
+
+
+def test_many_failures_in_a_row_stop_the_study():
+    study = Study(space=SPACE, max_failures_in_a_row=4)
+    with pytest.raises(StudyError, match=r"^4 trials failed in a row; the last error: KeyError: 'lr'"):
+        study.optimize(lambda t: t["lr"], n_trials=100)
+    assert len(study.trials) == 4
+
+
+def test_pruning_by_exception_and_by_scheduler():
+    class StopAtTwo(Scheduler):
+        def on_report(self, trial, step, metrics, history):
+            return Decision.STOP if step >= 2 and trial.number % 2 else Decision.CONTINUE
+
+    study = Study(space=SPACE, metric="loss", scheduler=StopAtTwo())
+
+    def objective(trial):
+        for step in range(5):
+            trial.report(step, loss=10.0 - step)
+            if trial.should_stop:
+                raise TrialPruned()
+        return 5.0
+
+    study.optimize(objective, n_trials=4)
+    assert [(t.state, t.value) for t in study.trials] == [
+        (TrialState.COMPLETE, 5.0), (TrialState.PRUNED, 8.0), (TrialState.COMPLETE, 5.0), (TrialState.PRUNED, 8.0)]
+    assert [(e.trial, e.step, e.kind, e.source) for e in study.events()] == [(1, 2, "stop", "scheduler"), (3, 2, "stop", "scheduler")]
+
+
+def test_ctrl_c_marks_the_trial_interrupted_and_reraises(tmp_path):
+    study = Study("s", SPACE, store=tmp_path / "s.db")
+
+    def objective(trial):
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return trial["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=5)
+    assert [t.state for t in Study.load("s", tmp_path / "s.db").trials] == [
+        TrialState.COMPLETE, TrialState.COMPLETE, TrialState.INTERRUPTED]
+
+
+def test_parallel_trials_get_the_same_params_by_number_and_use_threads():
+    serial = Study(space=SPACE, sampler={"type": "random", "seed": 9})
+    serial.optimize(lambda t: t["x"], n_trials=12)
+    threads: set[str] = set()
+    barrier = threading.Barrier(3)
+
+    def objective(trial):
+        if trial.number < 3:
+            barrier.wait(timeout=10)  # three objectives really run at the same time
+        threads.add(threading.current_thread().name)
+        return trial["x"]
+
+    parallel = Study(space=SPACE, sampler={"type": "random", "seed": 9})
+    parallel.optimize(objective, n_trials=12, n_jobs=3)
+    assert [t.params for t in parallel.trials] == [t.params for t in serial.trials]
+    assert [t.value for t in parallel.trials] == [t.value for t in serial.trials]
+    assert len(threads) == 3
+
+
+def test_maximize_and_leaderboard():
+    study = Study(space=SPACE, direction="maximize")
+    study.optimize(lambda t: t["x"], n_trials=30)
+    xs = sorted((t.params["x"] for t in study.trials), reverse=True)
+    assert study.best.params["x"] == xs[0]
+    assert [t.value for t in study.leaderboard(3)] == xs[:3]
+
+
+def test_enqueued_params_are_validated():
+    study = Study(space=SPACE)
+    t = study.ask({"x": 0.5, "act": "tanh"})
+    study.tell(t, 1.0)
+    assert study.trials[0].params == {"x": 0.5, "act": "tanh"}
+    with pytest.raises(ValueError, match=r"^The 'x' parameter must be in \[-1, 1\]. Got 3 instead.$"):
+        study.ask({"x": 3, "act": "tanh"})
+    assert len(study.trials) == 1  # a refused ask records nothing
+
+
+def test_tell_twice_and_bad_arguments():
+    study = Study(space=SPACE)
+    t = study.ask()
+    study.tell(t, 0.1)
+    with pytest.raises(StoreError, match="^Trial 0 is not running in study"):
+        study.tell(t, 0.2)
+    with pytest.raises(ValueError, match="^The 'n_trials' parameter must be an integer >= 0. Got -1 instead.$"):
+        study.optimize(lambda t: 0.0, n_trials=-1)
+    with pytest.raises(ValueError, match="^The 'direction' parameter must be one of minimize, maximize. Got 'down' instead.$"):
+        Study(space=SPACE, direction="down")
+    with pytest.raises(ValueError, match="^The 'step' of a report must be an integer >= 0. Got -1 instead.$"):
+        study.ask().report(-1, loss=1.0)
+
+
+def test_resume_refuses_a_changed_space(tmp_path):
+    Study("s", SPACE, store=tmp_path / "s.db").optimize(lambda t: t["x"], n_trials=2)
+    with pytest.raises(StoreError, match="^A study named 's' already exists"):
+        Study("s", SPACE, store=tmp_path / "s.db")
+    with pytest.raises(StoreError, match="exists with another space, metric or direction"):
+        Study("s", Space(x=Float(0, 1)), store=tmp_path / "s.db", load_if_exists=True)
+    again = Study("s", SPACE, store=tmp_path / "s.db", load_if_exists=True)
+    again.optimize(lambda t: t["x"], n_trials=1)
+    assert len(again.trials) == 3
+
+
+def test_timeout_stops_asking():
+    study = Study(space=SPACE)
+    study.optimize(lambda t: t["x"], n_trials=10**6, timeout=0.2)
+    assert 0 < len(study.trials) < 10**6 and all(t.state is TrialState.COMPLETE for t in study.trials)
+    assert not math.isnan(study.best.value)
