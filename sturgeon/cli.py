@@ -30,8 +30,9 @@ app = typer.Typer(
     help="Tune deep networks the way practitioners do: random search on the right scale, coarse to fine.",
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Piped output (logs, CI, `| less`) gets room for the whole leaderboard instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 STORE_OPTION = typer.Option("sturgeon.db", "--store", "-s", envvar="STURGEON_STORE", help="The SQLite store file.")
 
@@ -73,10 +74,14 @@ def _leaderboard(study: Study, top: int) -> Table:
     table.add_column("#", justify="right")
     table.add_column("trial", justify="right")
     table.add_column(study.metric, justify="right", style="bold")
+    scales = []
     for name, p in study.space.params.items():
         scale = getattr(p, "scale", None)
-        table.add_column(f"{name}" + (f" ({scale.value})" if scale is not None and scale is not Scale.LINEAR else ""),
-                         justify="right")
+        table.add_column(name, justify="right")
+        if scale is not None and scale is not Scale.LINEAR:
+            scales.append(f"{name} {scale.value}")
+    table.caption = ("scales: " + ", ".join(scales)) if scales else None
+    table.caption_justify = "left"
     for rank, t in enumerate(study.leaderboard(top), 1):
         table.add_row(str(rank), str(t.number), f"{t.value:.5g}",
                       *(escape(fmt(study.space.params.get(n), t.params.get(n))) for n in study.space.names))

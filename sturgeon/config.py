@@ -124,13 +124,60 @@ def load_config(path: str | Path) -> TuneConfig:
     if not store.is_absolute():
         store = Path(os.path.normpath(path.parent / store))
     objective_spec = raw.get("objective", {})
+    if "function" in objective_spec and "data" in raw:
+        raise ConfigError(f"The config '{path}' has both [objective] and [data]: use one (a function, or the built-in trainer).")
     if "function" in objective_spec:
         objective = load_function(str(objective_spec["function"]))
+    elif "data" in raw:
+        objective = _trainer_objective(path, raw, space, seed, str(study.get("metric", "dev_error")))
     else:
-        raise ConfigError(f"The config '{path}' has no objective: give [objective] function = 'module:function'.")
+        raise ConfigError(
+            f"The config '{path}' has no objective: give [data] (and [model]) for the built-in trainer, "
+            "or [objective] function = 'module:function'."
+        )
     return TuneConfig(
-        path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "value")),
+        path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "dev_error" if "data" in raw else "value")),
         direction=direction, n_trials=_int(study, "n_trials", 20, 1, "study"),
         n_jobs=_int(study, "n_jobs", 1, 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
         objective=objective, raw=raw,
     )
+
+
+_DATA_KEYS = {"name", "dev_fraction", "seed", "label", "normalize"}
+
+
+def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: int, metric: str) -> Callable[[Any], Any]:
+    """The built-in trainer on ``[data]`` with ``[model]``'s fixed settings; checked before any trial runs.
+
+    1. load the data once (every trial shares the read-only tensors);
+    2. refuse a parameter both fixed in [model] and searched in [space];
+    3. validate fixed + the space's extreme values and every choice with the trainer's own checks, so an
+       unknown optimizer or parameter name fails now, in one line, not in trial 0.
+    """
+    from sturgeon.train import Trainer, TrainParams, load_data
+    from sturgeon.trainable import TrainableObjective
+
+    data_spec, model = dict(raw["data"]), dict(raw.get("model", {}))
+    bad = set(data_spec) - _DATA_KEYS
+    if bad:
+        raise ConfigError(f"Unknown key 'data.{sorted(bad)[0]}'. Known: {', '.join(sorted(_DATA_KEYS))}.")
+    if "name" not in data_spec:
+        raise ConfigError("The [data] section needs 'name': digits, mnist1d, or a path to a .npz or .csv file.")
+    name = str(data_spec.pop("name"))
+    if name.endswith((".npz", ".csv")) and not Path(name).is_absolute():
+        name = os.path.normpath(path.parent / name)
+    both = sorted(set(model) & set(space.names))
+    if both:  # 2)
+        raise ConfigError(f"The '{both[0]}' parameter is both fixed in [model] and searched in [space]; keep one.")
+    model.setdefault("seed", seed)
+    epochs = model.get("epochs", 10)
+    try:
+        for u in (0.0, 1.0):  # 3)
+            TrainParams.from_dict({**model, **space.from_unit([u] * len(space))})
+        for pname, p in space.params.items():
+            for value in getattr(p, "values", []):
+                TrainParams.from_dict({**model, pname: value})
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    data = load_data(name, seed=int(data_spec.pop("seed", seed)), **data_spec)  # 1)
+    return TrainableObjective(lambda: Trainer(data), model, int(epochs), metric)
