@@ -116,6 +116,7 @@ class Study:
         self._records: list[TrialRecord] = self.store.trials(self._id)
         self._live: dict[int, Trial] = {}
         self._failures_in_a_row = 0
+        self._best: TrialRecord | None = None  # kept up to date by tell(), so progress callbacks stay O(1)
 
     @classmethod
     def load(cls, name: str, store: Store | str | Path, *, readonly: bool = False) -> Study:
@@ -148,8 +149,13 @@ class Study:
     @property
     def best(self) -> TrialRecord | None:
         """The complete trial with the best value (the lowest number among ties), or None."""
+        if self.readonly or self._best is None:
+            self._best = self._scan_best(self.trials)
+        return self._best
+
+    def _scan_best(self, trials: Sequence[TrialRecord]) -> TrialRecord | None:
         best: TrialRecord | None = None
-        for t in self.trials:
+        for t in trials:
             if t.state is TrialState.COMPLETE and t.value is not None:
                 if best is None or self.direction.better(t.value, best.value):  # type: ignore[arg-type]
                     best = t
@@ -216,6 +222,8 @@ class Study:
             self.store.finish_trial(self._id, number, state, value, error, finished_at)
             rec = TrialRecord(number, live.params, state, value, live.curve, error, live.started_at, finished_at)
             self._records[number] = rec
+            if state is TrialState.COMPLETE and self._best is not None and self.direction.better(value, self._best.value):  # type: ignore[arg-type]
+                self._best = rec
             self._failures_in_a_row = self._failures_in_a_row + 1 if state is TrialState.FAILED else 0
             return rec
 
