@@ -106,6 +106,11 @@ def tune(
 
     with _clean_errors():
         cfg = load_config(config)
+        if "data" in cfg.raw:
+            # n_jobs trials side by side must not oversubscribe the cores: n_jobs x threads <= cores by default
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         study = Study(cfg.name, cfg.space, metric=cfg.metric, direction=cfg.direction, sampler=cfg.sampler,
                       store=cfg.store, attrs={"config": cfg.raw}, load_if_exists=True)
         total = n_trials if n_trials is not None else cfg.n_trials

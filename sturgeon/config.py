@@ -42,7 +42,7 @@ from sturgeon.space import Space
 __all__ = ["ConfigError", "TuneConfig", "load_config", "load_function"]
 
 _SECTIONS = {"study", "sampler", "objective", "space", "data", "model", "fused"}
-_STUDY_KEYS = {"name", "store", "metric", "direction", "n_trials", "n_jobs", "seed", "timeout"}
+_STUDY_KEYS = {"name", "store", "metric", "direction", "n_trials", "n_jobs", "seed", "timeout", "threads"}
 
 
 class ConfigError(ValueError):
@@ -58,6 +58,7 @@ class TuneConfig:
     direction: str
     n_trials: int
     n_jobs: int
+    threads: int  # torch intra-op threads for each trial's training
     seed: int
     timeout: float | None
     sampler: Sampler
@@ -135,10 +136,11 @@ def load_config(path: str | Path) -> TuneConfig:
             f"The config '{path}' has no objective: give [data] (and [model]) for the built-in trainer, "
             "or [objective] function = 'module:function'."
         )
+    n_jobs = _int(study, "n_jobs", 1, 1, "study")
     return TuneConfig(
         path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "dev_error" if "data" in raw else "value")),
         direction=direction, n_trials=_int(study, "n_trials", 20, 1, "study"),
-        n_jobs=_int(study, "n_jobs", 1, 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
+        n_jobs=n_jobs, threads=_int(study, "threads", max(1, (os.cpu_count() or 1) // n_jobs), 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
         objective=objective, raw=raw,
     )
 
