@@ -131,8 +131,24 @@ def tune(
             finally:
                 study.close()
         out.print(_leaderboard(study, 10))
+        if "data" in cfg.raw:
+            _print_diagnosis(study, cfg.raw.get("model", {}).get("target_error"))
         ran = study.trials[done_before:]
         out.print(f"{len(ran)} trials this run ({_counts(ran)}); store: {cfg.store}", highlight=False)
+
+
+def _print_diagnosis(study: Study, target_error: float | None) -> None:
+    """The basic recipe applied to the best trial's last epoch: bias (train vs target), variance (dev vs train)."""
+    from sturgeon.train import diagnose
+
+    best = study.best
+    last = best.curve[max(best.curve)] if best is not None and best.curve else {}
+    if "train_error" not in last or "dev_error" not in last:
+        return
+    d = diagnose(last["train_error"], last["dev_error"], target_error)
+    target = f", target {target_error:.1%}" if target_error is not None else ""
+    out.print(f"diagnosis of trial {best.number} (train error {last['train_error']:.1%}, dev error "  # type: ignore[union-attr]
+              f"{last['dev_error']:.1%}{target}): {d.advice}", highlight=False, markup=False)
 
 
 @app.command()

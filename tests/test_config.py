@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from sturgeon import Study
 from sturgeon.cli import app
 from sturgeon.config import ConfigError, load_config
+from sturgeon.train import diagnose
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -38,7 +39,12 @@ def test_digits_example_reaches_97_percent(tmp_path):
     study = Study.load("digits-mlp", tmp_path / "s.db", readonly=True)
     assert len(study.trials) == 20 and study.best.value <= 0.03  # >= 97 % dev accuracy
     assert sorted(study.best.curve) == list(range(10))
-    assert set(study.best.curve[9]) >= {"train_cost", "train_error", "dev_cost", "dev_error"}
+    last = study.best.curve[9]
+    assert set(last) >= {"train_cost", "train_error", "dev_cost", "dev_error"}
+    # the run ends with the basic recipe's diagnosis of the best trial
+    advice = diagnose(last["train_error"], last["dev_error"]).advice
+    assert f"diagnosis of trial {study.best.number} (train error {last['train_error']:.1%}" in result.output
+    assert advice in result.output.replace("\n", " ")
 
 
 def test_same_config_same_metrics_bit_for_bit(tmp_path):
