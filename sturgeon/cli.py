@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ def _clean_errors() -> Iterator[None]:
     """Turn every expected error into one red line and exit code 2."""
     try:
         yield
-    except (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError) as e:
+    except (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError, sqlite3.Error) as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -98,10 +99,15 @@ def _counts(trials: list[TrialRecord]) -> str:
 @app.command()
 def tune(
     config: Path = typer.Argument(..., help="A TOML study config (see examples/)."),
-    n_trials: Optional[int] = typer.Option(None, "--n-trials", "-n", help="Override study.n_trials."),
+    n_trials: Optional[int] = typer.Option(
+        None, "--n-trials", "-n", help="Run this many more trials (default: what study.n_trials still lacks)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Run (or resume) the study a config describes; show progress and the leaderboard."""
+    """Run (or resume) the study a config describes; show progress and the leaderboard.
+
+    Running a config again resumes its study and runs only the trials that ``study.n_trials`` still lacks
+    (interrupted trials do not count), so a study killed at trial 15 of 20 finishes with 20.
+    """
     from sturgeon.config import load_config
 
     with _clean_errors():
@@ -113,7 +119,8 @@ def tune(
             torch.set_num_threads(cfg.threads)
         study = Study(cfg.name, cfg.space, metric=cfg.metric, direction=cfg.direction, sampler=cfg.sampler,
                       store=cfg.store, attrs={"config": cfg.raw}, load_if_exists=True)
-        total = n_trials if n_trials is not None else cfg.n_trials
+        counted = sum(t.state is not TrialState.INTERRUPTED for t in study.trials)
+        total = n_trials if n_trials is not None else max(0, cfg.n_trials - counted)
         if study.interrupted_on_open:
             err.print(f"[yellow]{study.interrupted_on_open} trial(s) left running by a dead process were marked interrupted.")
         done_before = len(study.trials)
@@ -222,13 +229,25 @@ def export(
         else:
             for row, t in zip(rows, s.trials):
                 row["curve"] = [{"step": k, **v} for k, v in sorted(t.curve.items())]
-            text = json.dumps({"study": s.name, "metric": s.metric, "direction": s.direction.value,
-                               "space": s.space.to_dict(), "trials": rows}, indent=1) + "\n"
+            doc = {"study": s.name, "metric": s.metric, "direction": s.direction.value, "space": s.space.to_dict(),
+                   "trials": rows}
+            # strict JSON: a diverged run's NaN/inf metrics become null
+            text = json.dumps(_finite(doc), indent=1, allow_nan=False) + "\n"
         if output is None:
             sys.stdout.write(text)
         else:
             output.write_text(text)
             err.print(f"wrote {len(rows)} trials to {output}", highlight=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 @app.command()

@@ -41,7 +41,12 @@ from sturgeon.space import Space
 
 __all__ = ["ConfigError", "TuneConfig", "load_config", "load_function"]
 
-_SECTIONS = {"study", "sampler", "objective", "space", "data", "model", "fused"}
+_SECTIONS = {"study", "sampler", "objective", "space", "data", "model"}
+# Metrics the built-in trainer reports each epoch: the only names [study] metric may take with [data].
+TRAINER_METRICS = ("train_cost", "train_error", "dev_cost", "dev_error")
+# Params that only one optimizer reads: searching them under another optimizer is a silent no-op.
+_OPTIMIZER_PARAMS = {"momentum": {"momentum"}, "rms_beta": {"rmsprop"}, "beta1": {"adam"}, "beta2": {"adam"},
+                     "eps": {"rmsprop", "adam"}}
 _STUDY_KEYS = {"name", "store", "metric", "direction", "n_trials", "n_jobs", "seed", "timeout", "threads"}
 
 
@@ -101,6 +106,9 @@ def load_config(path: str | Path) -> TuneConfig:
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"The config file '{path}' is not valid TOML: {e}.") from None
+    for section, value in raw.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"The '{section}' key must be a [{section}] table. Got {value!r} instead.")
     unknown = set(raw) - _SECTIONS
     if unknown:
         raise ConfigError(f"Unknown section [{sorted(unknown)[0]}] in '{path}'. Known: {', '.join(sorted(_SECTIONS))}.")
@@ -121,6 +129,9 @@ def load_config(path: str | Path) -> TuneConfig:
     timeout = study.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
         raise ConfigError(f"The 'study.timeout' key must be a number of seconds > 0. Got {timeout!r} instead.")
+    for key in ("name", "store", "metric"):
+        if key in study and (not isinstance(study[key], str) or not study[key]):
+            raise ConfigError(f"The 'study.{key}' key must be a non-empty string. Got {study[key]!r} instead.")
     store = Path(study.get("store", "sturgeon.db"))
     if not store.is_absolute():
         store = Path(os.path.normpath(path.parent / store))
@@ -145,7 +156,9 @@ def load_config(path: str | Path) -> TuneConfig:
     )
 
 
-_DATA_KEYS = {"name", "dev_fraction", "seed", "label", "normalize"}
+_DATA_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "dev_fraction": (float, int), "seed": (int,), "label": (str,), "normalize": (bool,)}
+_DATA_KEYS = set(_DATA_TYPES)
 
 
 def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: int, metric: str) -> Callable[[Any], Any]:
@@ -163,6 +176,14 @@ def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: i
     bad = set(data_spec) - _DATA_KEYS
     if bad:
         raise ConfigError(f"Unknown key 'data.{sorted(bad)[0]}'. Known: {', '.join(sorted(_DATA_KEYS))}.")
+    for key, value in data_spec.items():
+        ok = isinstance(value, _DATA_TYPES[key]) and not (isinstance(value, bool) and bool not in _DATA_TYPES[key])
+        if not ok:
+            kind = {str: "string", float: "number", int: "integer", bool: "boolean"}[_DATA_TYPES[key][0]]
+            raise ConfigError(f"The 'data.{key}' key must be a {kind}. Got {value!r} instead.")
+    if metric not in TRAINER_METRICS:
+        raise ConfigError(f"The 'study.metric' key must be one of {', '.join(TRAINER_METRICS)} for the built-in "
+                          f"trainer. Got {metric!r} instead.")
     if "name" not in data_spec:
         raise ConfigError("The [data] section needs 'name': digits, mnist1d, or a path to a .npz or .csv file.")
     name = str(data_spec.pop("name"))
@@ -181,5 +202,12 @@ def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: i
                 TrainParams.from_dict({**model, pname: value})
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    optimizer = model.get("optimizer", "adam")
+    if "optimizer" not in space.names and isinstance(optimizer, str):
+        for pname in space.names:
+            users = _OPTIMIZER_PARAMS.get(pname)
+            if users and optimizer not in users:
+                raise ConfigError(f"The '{pname}' parameter is searched, but optimizer '{optimizer}' does not use it "
+                                  f"(it is read by: {', '.join(sorted(users))}).")
     data = load_data(name, seed=int(data_spec.pop("seed", seed)), **data_spec)  # 1)
     return TrainableObjective(lambda: Trainer(data), model, int(epochs), metric)

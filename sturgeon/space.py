@@ -18,6 +18,7 @@ Scales (``lo``/``hi`` are the parameter's bounds):
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from abc import ABC, abstractmethod
@@ -139,6 +140,9 @@ class Float(Param):
     ) -> None:
         self.name = name
         self.scale = _scale(name, scale)
+        for bound in (lo, hi) if step is None else (lo, hi, step):
+            if isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating)):
+                raise self._error("must have numbers for lo, hi and step", bound)
         self.lo, self.hi = float(lo), float(hi)
         self.step = None if step is None else float(step)
         if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
@@ -400,6 +404,7 @@ class Space:
         for name, p in merged.items():
             if not isinstance(p, Param):
                 raise SpaceError(f"The '{name}' parameter must be a Float, Int or Choice. Got {p!r} instead.")
+            p = copy.copy(p)  # the same Float may serve two names (lr_enc=f, lr_dec=f): each gets its own
             p.name = name
             self.params[name] = p
         self.names = list(self.params)

@@ -12,6 +12,8 @@ import math
 import threading
 import time
 import traceback
+import weakref
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
@@ -40,6 +42,16 @@ def _open_store(store: Store | str | Path | None, readonly: bool = False) -> Sto
     if isinstance(store, Store):
         return store
     return SQLiteStore(store, readonly=readonly)
+
+
+# The live writer object of each (store, study) in this process: a newer Study object for the same study
+# supersedes an older one (a notebook re-running `study = Study.load(...)`), which then refuses to write.
+_WRITERS: dict[tuple[str, int], weakref.ref[Study]] = {}
+
+
+def _store_key(store: Store) -> str:
+    path = getattr(store, "path", None)
+    return str(Path(path).resolve()) if path and path != ":memory:" else f"object:{id(store)}"
 
 
 def _direction(direction: str | Direction) -> Direction:
@@ -107,12 +119,15 @@ class Study:
         else:
             self._id = self.store.create_study(spec)
             self.attrs = spec.attrs
-        self._attach()
-
-    def _attach(self) -> None:
         self.readonly = bool(getattr(self.store, "readonly", False))
+        self._superseded = False
         if not self.readonly:
             self.interrupted_on_open = self.store.claim(self._id)
+            key = (_store_key(self.store), self._id)
+            older = _WRITERS.get(key)
+            if older is not None and older() is not None:
+                older()._superseded = True  # type: ignore[union-attr]
+            _WRITERS[key] = weakref.ref(self)
         self._records: list[TrialRecord] = self.store.trials(self._id)
         self._live: dict[int, Trial] = {}
         self._failures_in_a_row = 0
@@ -126,16 +141,9 @@ class Study:
         if found is None:
             names = ", ".join(s.name for s in st.studies()) or "none"
             raise StoreError(f"No study named '{name}' in '{getattr(st, 'path', 'the store')}' (studies: {names}).")
-        sid, spec = found
-        self = cls.__new__(cls)
-        self.name, self.store, self._id = name, st, sid
-        self.space = Space.from_dict(spec.space)
-        self.metric, self.direction = spec.metric, _direction(spec.direction)
-        self.sampler, self.scheduler = sampler_from_dict(spec.sampler), scheduler_from_dict(spec.scheduler)
-        self.attrs, self.max_failures_in_a_row, self.interrupted_on_open = spec.attrs, 10, 0
-        self._lock = threading.RLock()
-        self._attach()
-        return self
+        spec = found[1]
+        return cls(name, Space.from_dict(spec.space), metric=spec.metric, direction=spec.direction,
+                   sampler=spec.sampler, scheduler=spec.scheduler, store=st, load_if_exists=True)
 
     # -- reading -------------------------------------------------------------------------------------------
     @property
@@ -173,6 +181,10 @@ class Study:
     def _check_writable(self) -> None:
         if self.readonly:
             raise StoreError(f"The study '{self.name}' was opened read-only.")
+        if self._superseded:
+            raise StoreError(
+                f"This Study object for '{self.name}' was superseded by a newer one opened in this process; use that one."
+            )
 
     def ask(self, params: Mapping[str, Any] | None = None) -> Trial:
         """Start a trial: the sampler's params, or ``params`` given by hand (checked against the space)."""
@@ -185,17 +197,21 @@ class Study:
                 values = self.space.validate(params)
             trial = Trial(number, values, self._on_report)
             self.store.add_trial(self._id, number, values, trial.started_at)
-            self._records.append(TrialRecord(number, values, TrialState.RUNNING, curve=trial.curve,
-                                             started_at=trial.started_at))
+            self._records.append(TrialRecord(number, values, TrialState.RUNNING, started_at=trial.started_at))
             self._live[number] = trial
             return trial
 
     def _on_report(self, trial: Trial, step: int, metrics: dict[str, float]) -> Decision:
         with self._lock:
+            if trial.number not in self._live:  # finished already (e.g. interrupted): record nothing more
+                return Decision.STOP
             self.store.add_report(self._id, trial.number, step, trial.curve[step])
-            decision = self.scheduler.on_report(self._records[trial.number], step, metrics, self._records)
+            # a fresh frozen snapshot: readers never see a curve that a worker thread is still changing
+            rec = replace(self._records[trial.number], curve=dict(trial.curve))
+            self._records[trial.number] = rec
+            decision = self.scheduler.on_report(rec, step, metrics, self._records)
             if decision is Decision.STOP and not trial.should_stop:
-                self.store.add_event(self._id, Event(trial.number, step, "stop", reason=f"{type(self.scheduler).__name__}",
+                self.store.add_event(self._id, Event(trial.number, step, "stop", reason=type(self.scheduler).__name__,
                                                      source="scheduler", at=time.time()))
             return decision
 
@@ -220,7 +236,7 @@ class Study:
                 state, error, value = TrialState.FAILED, error or f"the objective value is {value}", None
             finished_at = time.time()
             self.store.finish_trial(self._id, number, state, value, error, finished_at)
-            rec = TrialRecord(number, live.params, state, value, live.curve, error, live.started_at, finished_at)
+            rec = TrialRecord(number, live.params, state, value, dict(live.curve), error, live.started_at, finished_at)
             self._records[number] = rec
             if state is TrialState.COMPLETE and self._best is not None and self.direction.better(value, self._best.value):  # type: ignore[arg-type]
                 self._best = rec
@@ -256,7 +272,8 @@ class Study:
         """Run ``n_trials`` more trials (fewer if the sampler is exhausted or ``timeout`` seconds pass).
 
         A trial whose objective raises is FAILED and the search goes on; ``max_failures_in_a_row`` failures in
-        a row stop it with StudyError. Ctrl-C marks the trials in flight INTERRUPTED and re-raises.
+        a row stop it with StudyError. Ctrl-C marks the trials in flight INTERRUPTED, asks their objectives to
+        stop at their next report, and re-raises at once.
         """
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
             raise ValueError(f"The 'n_trials' parameter must be an integer >= 0. Got {n_trials!r} instead.")
@@ -266,10 +283,14 @@ class Study:
         in_flight: dict[Future[Any], Trial] = {}
         mine: list[Trial] = []  # every trial this call started, to mark those left unfinished on an exception
         asked = 0
+        clean_exit = False
         try:
             while True:
-                # 1) keep n_jobs objectives in flight while trials remain, time allows and the sampler has points
-                while asked < n_trials and len(in_flight) < n_jobs and (deadline is None or time.monotonic() < deadline):
+                # 1) keep n_jobs objectives in flight while trials remain, time allows and the sampler is ready
+                #    (a coarse-to-fine round waits for the previous one: parallel runs stay reproducible)
+                while (asked < n_trials and len(in_flight) < n_jobs
+                       and (deadline is None or time.monotonic() < deadline)
+                       and self.sampler.ready(len(self._records), self._records)):
                     try:
                         trial = self.ask()
                     except SamplerExhausted:
@@ -279,6 +300,7 @@ class Study:
                     mine.append(trial)
                     in_flight[executor.submit(self._run, objective, trial, catch)] = trial
                 if not in_flight:
+                    clean_exit = True
                     return
                 # 2) tell each finished one (the coordinator is the store's only writer)
                 done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
@@ -298,14 +320,16 @@ class Study:
                 future.cancel()
             for trial in mine:
                 if trial.number in self._live:
+                    trial.stop()  # the objective ends at its next report instead of training on unseen
                     self.tell(trial, state=TrialState.INTERRUPTED, error="interrupted before it finished")
             raise
         finally:
-            executor.shutdown(wait=True, cancel_futures=True)
+            # on an exception, do not wait for objectives still running: they were told to stop
+            executor.shutdown(wait=clean_exit, cancel_futures=True)
 
     def close(self) -> None:
         """Stop being the study's writer (other processes may then resume it)."""
-        if not self.readonly:
+        if not self.readonly and not self._superseded:
             self.store.release(self._id)
 
     def __enter__(self) -> Study:

@@ -11,12 +11,19 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+import operator
+from typing import Any
 
-if TYPE_CHECKING:  # the live trial reports back to its study; typing only, no import cycle
-    from sturgeon.schedulers import Decision
+__all__ = ["TrialState", "Direction", "Decision", "TrialRecord", "Trial", "TrialPruned"]
 
-__all__ = ["TrialState", "Direction", "TrialRecord", "Trial", "TrialPruned"]
+
+class Decision(str, Enum):
+    """What a scheduler answers to a report; the study carries it out."""
+
+    CONTINUE = "continue"
+    STOP = "stop"  # stop early: the trial becomes PRUNED
+    PAUSE = "pause"  # keep its checkpoint, free its slot (PBT, panda)
+    BRANCH = "branch"  # continue from a checkpoint under changed params (PBT exploit, panda rollback)
 
 
 class TrialState(str, Enum):
@@ -107,8 +114,13 @@ class Trial:
 
         When the decision is STOP, ``should_stop`` becomes true; raise ``TrialPruned`` (or return) to obey.
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        try:
+            index = -1 if isinstance(step, bool) else operator.index(step)  # ints and numpy ints
+        except TypeError:
+            index = -1
+        if index < 0:
             raise ValueError(f"The 'step' of a report must be an integer >= 0. Got {step!r} instead.")
+        step = index
         clean: dict[str, float] = {}
         for name, v in metrics.items():
             try:
@@ -117,12 +129,16 @@ class Trial:
                 raise ValueError(f"The reported metric '{name}' must be a number. Got {v!r} instead.") from None
         self.curve[step] = {**self.curve.get(step, {}), **clean}
         decision = self._on_report(self, step, clean)
-        self._stop = self._stop or decision.name == "STOP"
+        self._stop = self._stop or decision is Decision.STOP
         return decision
 
     @property
     def should_stop(self) -> bool:
         return self._stop
+
+    def stop(self) -> None:
+        """Ask the objective to stop at its next report (the study does this on Ctrl-C and fatal errors)."""
+        self._stop = True
 
 
 def value_of(result: Any, metric: str, trial: Trial) -> float:

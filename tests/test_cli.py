@@ -155,3 +155,28 @@ def test_example_surface_config_is_valid():
 
     cfg = load_config(EXAMPLES / "surface.toml")
     assert cfg.sampler.to_dict()["type"] == "coarse_to_fine" and cfg.n_trials == 60
+
+
+def test_tune_again_runs_only_what_n_trials_still_lacks(tmp_path):
+    cfg = tmp_path / "demo.toml"
+    cfg.write_text(CONFIG)
+    assert runner.invoke(app, ["tune", str(cfg), "-q", "-n", "12"]).exit_code == 0  # as if killed at trial 12
+    result = runner.invoke(app, ["tune", str(cfg), "-q"])
+    assert "18 trials this run" in result.output
+    assert len(Study.load("demo", tmp_path / "runs" / "s.db", readonly=True).trials) == 30
+    assert "0 trials this run" in runner.invoke(app, ["tune", str(cfg), "-q"]).output
+
+
+def test_json_export_is_strict_json_even_with_nan_metrics(tmp_path):
+    db = tmp_path / "s.db"
+    study = Study("nan", Space.from_dict({"x": {"type": "float", "lo": 0, "hi": 1}}), store=db, metric="loss")
+
+    def objective(trial):
+        trial.report(0, loss=float("nan"))
+        return 1.0
+
+    study.optimize(objective, n_trials=1)
+    study.close()
+    text = runner.invoke(app, ["export", "nan", "-s", str(db), "-f", "json"]).stdout
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert doc["trials"][0]["curve"] == [{"step": 0, "loss": None}]

@@ -70,6 +70,14 @@ def test_same_config_same_metrics_bit_for_bit(tmp_path):
         (("units = 32", "units = 32\nlr = 0.1"), "The 'lr' parameter is both fixed in [model] and searched in [space]; keep one."),
         (("[space]", "[space]\nlrr = [1, 2]"), "Unknown parameter 'lrr'."),
         (('name = "digits"', 'name = "digits"\nsplit = 0.1'), "Unknown key 'data.split'."),
+        (('name = "digits"', 'name = "digits"\ndev_fraction = "0.2"'), "The 'data.dev_fraction' key must be a number. Got '0.2' instead."),
+        (('n_trials = 3', 'n_trials = 3\nmetric = "dev_acc"'),
+         "The 'study.metric' key must be one of train_cost, train_error, dev_cost, dev_error for the built-in trainer. Got 'dev_acc' instead."),
+        (('[space]', '[space]\nmomentum = { type = "float", lo = 0.8, hi = 0.99, scale = "reverse_log" }'),
+         "The 'momentum' parameter is searched, but optimizer 'adam' does not use it (it is read by: momentum)."),
+        (('store = "s.db"', 'store = 5'), "The 'study.store' key must be a non-empty string. Got 5 instead."),
+        (('[study]\nname = "t"', 'study = 3\n[x]\nname = "t"'), "The 'study' key must be a [study] table. Got 3 instead."),
+        (("[space]", "[fused]\nk = 1\n[space]"), "Unknown section [fused] in "),
     ],
 )
 def test_bad_trainer_configs_exit_2_with_one_line(tmp_path, edit, message):
@@ -84,7 +92,8 @@ def test_bad_trainer_configs_exit_2_with_one_line(tmp_path, edit, message):
 @pytest.mark.parametrize("name", ["digits.toml", "mnist1d.toml", "surface.toml"])
 def test_shipped_examples_load(name):
     cfg = load_config(EXAMPLES / name)
-    assert cfg.n_trials >= 16
+    assert cfg.n_trials >= 16 and callable(cfg.objective) and cfg.store.name == "sturgeon.db"
+    assert cfg.metric == "dev_error" and len(cfg.space) >= 4
 
 
 def test_function_and_data_together_are_refused(tmp_path):

@@ -179,3 +179,14 @@ def test_from_unit_never_leaves_the_bounds():
         assert p.from_unit(0.0) == p.lo and p.from_unit(1.0) == p.hi
         assert p.from_unit(-0.5) == p.lo and p.from_unit(1.5) == p.hi
         assert not math.isnan(p.to_unit(p.hi))
+
+
+def test_one_param_object_can_serve_two_names():
+    f = Float(1e-4, 1, scale="log")
+    space = Space(lr_enc=f, lr_dec=f)
+    assert space.from_unit([0.25, 0.5]) == pytest.approx({"lr_enc": 1e-3, "lr_dec": 1e-2})
+
+
+def test_non_numeric_bounds_name_the_parameter():
+    with pytest.raises(SpaceError, match=r"^The 'lr' parameter must have numbers for lo, hi and step. Got 'abc' instead.$"):
+        Space.from_dict({"lr": {"type": "float", "lo": "abc", "hi": 1.0}})

@@ -160,3 +160,61 @@ def test_timeout_stops_asking():
     study.optimize(lambda t: t["x"], n_trials=10**6, timeout=0.2)
     assert 0 < len(study.trials) < 10**6 and all(t.state is TrialState.COMPLETE for t in study.trials)
     assert not math.isnan(study.best.value)
+
+
+def test_parallel_trials_with_reports_on_a_file_store(tmp_path):
+    db = tmp_path / "s.db"
+    study = Study("s", SPACE, store=db, metric="loss")
+
+    def objective(trial):
+        for step in range(5):
+            trial.report(step, loss=trial["x"] + step)
+        return trial["x"]
+
+    study.optimize(objective, n_trials=16, n_jobs=4)
+    stored = Study.load("s", db, readonly=True).trials
+    assert [t.curve for t in stored] == [{s: {"loss": t.params["x"] + s} for s in range(5)} for t in stored]
+    assert all(t.state is TrialState.COMPLETE for t in stored)
+
+
+def test_ctrl_c_with_threads_stops_running_objectives_at_their_next_report(tmp_path):
+    import time as _time
+
+    study = Study("s", SPACE, store=tmp_path / "s.db", metric="loss")
+    steps_run: dict[int, int] = {}
+
+    def objective(trial):
+        if trial.number == 0:
+            return 0.0
+        for step in range(100):
+            steps_run[trial.number] = step + 1
+            trial.report(step, loss=1.0)
+            if trial.should_stop:
+                raise TrialPruned()
+            _time.sleep(0.01)
+        return 1.0
+
+    def interrupt(study, rec):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=3, n_jobs=3, callbacks=[interrupt])
+    _time.sleep(0.3)  # let the worker threads notice
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.INTERRUPTED, TrialState.INTERRUPTED]
+    assert all(n < 100 for n in steps_run.values())  # they stopped instead of finishing their 100 steps
+    stored = Study.load("s", tmp_path / "s.db", readonly=True).trials
+    assert all(len(t.curve) <= steps_run[t.number] for t in stored[1:])
+
+
+def test_numpy_integers_are_valid_steps():
+    import numpy as np
+
+    study = Study(space=SPACE, metric="loss")
+
+    def objective(trial):
+        for epoch in np.arange(3):
+            trial.report(epoch, loss=float(epoch))
+        return None
+
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].state is TrialState.COMPLETE and sorted(study.trials[0].curve) == [0, 1, 2]

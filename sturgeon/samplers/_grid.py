@@ -40,7 +40,7 @@ class GridSampler(Sampler):
         self._space_key: Any = None
 
     def grid(self, space: Space) -> list[tuple[float, ...]]:
-        key = tuple(space.names)
+        key = space.to_json()  # a grid belongs to one space; the same sampler may serve another
         if self._grid is None or key != self._space_key:
             per = [
                 p.grid(self.points.get(name, 5) if isinstance(self.points, Mapping) else self.points)

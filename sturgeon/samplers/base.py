@@ -37,6 +37,11 @@ class Sampler(ABC):
     ) -> dict[str, Any]:
         """Params for trial ``number``; ``history`` holds the trials before it (finished or running)."""
 
+    def ready(self, number: int, history: Sequence[TrialRecord]) -> bool:
+        """Whether trial ``number`` can be proposed now; False while it depends on trials still running
+        (a coarse-to-fine round waits for the previous round), so parallel studies stay reproducible."""
+        return True
+
     @property
     def size(self) -> int | None:
         """How many distinct points the sampler can propose; None when unbounded."""

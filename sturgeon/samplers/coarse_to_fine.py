@@ -122,24 +122,31 @@ class CoarseToFine(Sampler):
         refine_box(Space(x=Float(0.0, 1.0)), [], Direction.MINIMIZE, top=top, margin=margin, min_width=min_width)  # validate
         self.round_size, self.top, self.margin, self.min_width, self.base = round_size, top, margin, min_width, base
         self._base: RandomSampler | SobolSampler = RandomSampler(seed) if base == "random" else SobolSampler(seed)
-        self._boxes: dict[int, Box] = {}
+        self._boxes: dict[tuple[Any, ...], Box] = {}  # keyed by space, round and the trials it came from
 
     def box(self, space: Space, round_: int, history: Sequence[TrialRecord], direction: Direction) -> Box:
         """The box that round ``round_`` samples in."""
         if round_ == 0:
             return Box.whole(space)
-        cached = self._boxes.get(round_)
-        if cached is not None:
-            return cached
         end = round_ * self.round_size
         before = [t for t in history if t.number < end]
+        # The box depends only on the space and these trials: the same sampler object may serve other studies.
+        key = (space.to_json(), round_, direction, tuple((t.number, t.state, t.value) for t in before))
+        cached = self._boxes.get(key)
+        if cached is not None:
+            return cached
         box = refine_box(
             space, before, direction, top=self.top, margin=self.margin, min_width=self.min_width,
             current=self.box(space, round_ - 1, history, direction),
         )
-        if len(before) == end and all(t.state.finished for t in before):  # final: cache it
-            self._boxes[round_] = box
+        if len(self._boxes) > 64:  # a bounded cache; boxes are cheap to recompute
+            self._boxes.clear()
+        self._boxes[key] = box
         return box
+
+    def ready(self, number: int, history: Sequence[TrialRecord]) -> bool:
+        end = (number // self.round_size) * self.round_size  # trials of earlier rounds must have finished
+        return all(t.state.finished for t in history[:end])
 
     def sample(
         self, space: Space, number: int, history: Sequence[TrialRecord], direction: Direction

@@ -11,19 +11,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from enum import Enum
 from typing import Any
 
-from sturgeon.trial import TrialRecord
+from sturgeon.trial import Decision, TrialRecord
 
 __all__ = ["Decision", "Scheduler", "FIFOScheduler", "scheduler_from_dict"]
 
 
-class Decision(str, Enum):
-    CONTINUE = "continue"
-    STOP = "stop"  # stop early: the trial becomes PRUNED
-    PAUSE = "pause"  # keep its checkpoint, free its slot (PBT, panda)
-    BRANCH = "branch"  # continue from a checkpoint under changed params (PBT exploit, panda rollback)
 
 
 class Scheduler(ABC):

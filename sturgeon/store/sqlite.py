@@ -17,7 +17,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,27 +147,25 @@ class SQLiteStore(Store):
             # executescript commits on its own, so the schema and its version go in one explicit transaction.
             db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
-    def _transaction(self) -> Any:
-        store = self
-
-        class _Tx:
-            def __enter__(self) -> None:
-                store._lock.acquire()
-                store._db.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, exc_type: Any, *_: Any) -> None:
-                try:
-                    store._db.execute("ROLLBACK" if exc_type else "COMMIT")
-                finally:
-                    store._lock.release()
-
-        return _Tx()
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:  # released even when BEGIN itself fails (busy past the timeout)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def _write(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         if self.readonly:
             raise StoreError(f"The store '{self.path}' was opened read-only.")
         with self._lock:  # autocommit: one statement is one durable transaction
-            return self._db.execute(sql, args)
+            try:
+                return self._db.execute(sql, args)
+            except sqlite3.OperationalError as e:  # disk full, locked past the timeout, read-only file
+                raise StoreError(f"Cannot write to the store '{self.path}': {e}.") from None
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -226,13 +225,14 @@ class SQLiteStore(Store):
             pid, owner = self._db.execute(
                 "SELECT writer_pid, writer_token FROM studies WHERE id = ?", (study_id,)
             ).fetchone()
-            if pid is not None and pid != me and _alive(pid, owner):
+            mine = pid == me and (owner == token or token is None)
+            if pid is not None and not mine and _alive(pid, owner):
                 raise StoreError(
                     f"The study is being written by another live process (pid {pid}); stop it first, "
                     "or open the study read-only."
                 )
             self._db.execute("UPDATE studies SET writer_pid = ?, writer_token = ? WHERE id = ?", (me, token, study_id))
-            if pid == me:  # the same process re-opening its own study: its running trials are its own
+            if mine:  # this very process re-opening its own study: its running trials are its own
                 return 0
             n = self._db.execute(
                 "UPDATE trials SET state = 'interrupted', finished_at = ?, "

@@ -136,3 +136,25 @@ def test_readonly_store_refuses_writes(tmp_path):
     ro = Study.load("s", db, readonly=True)
     with pytest.raises(StoreError, match="^The study 's' was opened read-only.$"):
         ro.ask()
+
+
+def test_a_reused_pid_with_another_start_time_is_a_dead_writer(tmp_path):
+    db = tmp_path / "s.db"
+    study = Study("s", SPACE, store=db)
+    study.ask()  # left running
+    # what a restarted container (sturgeon as pid 1 again) leaves behind: our pid, another process's start time
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE studies SET writer_token = 'another-start-time'")
+    again = Study.load("s", db)
+    assert again.interrupted_on_open == 1 and again.trials[0].state is TrialState.INTERRUPTED
+
+
+def test_a_newer_study_object_in_the_same_process_supersedes_the_older(tmp_path):
+    db = tmp_path / "s.db"
+    old = Study("s", SPACE, store=db)
+    old.optimize(lambda t: t["x"], n_trials=2)
+    new = Study.load("s", db)  # e.g. a notebook cell run twice
+    with pytest.raises(StoreError, match="^This Study object for 's' was superseded by a newer one opened in this process; use that one.$"):
+        old.ask()
+    new.optimize(lambda t: t["x"], n_trials=1)
+    assert [t.number for t in new.trials] == [0, 1, 2]
