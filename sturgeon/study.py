@@ -169,6 +169,13 @@ class Study:
                     best = t
         return best
 
+    def record_event(self, trial: int, step: int, kind: str, *, param: str | None = None, old: Any = None,
+                     new: Any = None, reason: str = "", source: str = "user") -> None:
+        """Append a change to the study's event log (a stop, a set, a rollback...): it replays the history."""
+        self._check_writable()
+        with self._lock:
+            self.store.add_event(self._id, Event(trial, step, kind, param, old, new, reason, source, time.time()))
+
     def events(self, trial: int | None = None) -> list[Event]:
         return self.store.events(self._id, trial)
 

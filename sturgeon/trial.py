@@ -32,6 +32,7 @@ class TrialState(str, Enum):
     PRUNED = "pruned"  # stopped early by a scheduler or the objective; its value is the last report
     FAILED = "failed"  # the objective raised or returned a non-finite value; the search goes on
     INTERRUPTED = "interrupted"  # its process died (kill -9, power cut) before it finished
+    DIVERGED = "diverged"  # its cost became NaN/inf or exploded: a hyperparameter outcome, not a bug
 
     @property
     def finished(self) -> bool:

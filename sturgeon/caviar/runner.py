@@ -1,0 +1,163 @@
+"""Run a caviar study: sample many configurations, fuse them into groups, train each group as one model,
+and record every model as its own trial — its learning curve, its stop or divergence, its result.
+
+>>> from sturgeon import Study, Space, Float
+>>> from sturgeon.train import load_data
+>>> study = Study(space=Space(lr=Float(1e-3, 1e-1, scale="log")), metric="dev_error")
+>>> run_caviar(study, load_data("digits"), {"units": 32}, n_trials=4, epochs=2)
+>>> [len(t.curve) for t in study.trials]
+[2, 2, 2, 2]
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sturgeon.caviar.fused import FusedTrainer, group_key
+from sturgeon.caviar.groups import DEFAULT_BUDGET, make_groups
+from sturgeon.caviar.halving import SuccessiveHalving
+from sturgeon.samplers import SamplerExhausted
+from sturgeon.study import Study
+from sturgeon.train import Dataset, TrainParams
+from sturgeon.trial import Trial, TrialRecord, TrialState
+
+__all__ = ["run_caviar", "CaviarSettings"]
+
+Callback = Callable[[Study, TrialRecord], None]
+
+
+@dataclass
+class CaviarSettings:
+    """How a caviar study runs. ``rungs`` empty means no early stopping."""
+
+    rungs: tuple[int, ...] = ()
+    eta: int = 3
+    refill: bool = False  # refill slots freed by stops with newly sampled configurations that fit the group
+    budget: int = DEFAULT_BUDGET  # bytes per group
+    max_models: int | None = None  # per group
+    explode: float = 1e3  # a train cost above explode x log(n_classes) counts as diverged
+
+
+@dataclass
+class _Run:
+    study: Study
+    data: Dataset
+    fixed: dict[str, Any]
+    epochs: int
+    settings: CaviarSettings
+    callbacks: list[Callback]
+    remaining: int
+    halving: SuccessiveHalving | None = None
+    pending: list[Trial] = field(default_factory=list)  # asked, not yet placed in a group
+
+    def ask(self, limit: int) -> list[Trial]:
+        """Ask up to ``limit`` trials while the budget lasts and the sampler is ready."""
+        out: list[Trial] = []
+        study = self.study
+        while self.remaining > 0 and len(out) < limit and study.sampler.ready(len(study.trials), study.trials):
+            try:
+                out.append(study.ask())
+            except SamplerExhausted:
+                self.remaining = 0
+                break
+            self.remaining -= 1
+        return out
+
+    def params(self, trial: Trial) -> TrainParams:
+        return TrainParams.from_dict({**self.fixed, **trial.params})
+
+    def finish(self, trial: Trial, state: TrialState, value: float | None = None, error: str | None = None) -> None:
+        rec = self.study.tell(trial, value, state=state, error=error)
+        for cb in self.callbacks:
+            cb(self.study, rec)
+
+
+def run_caviar(
+    study: Study,
+    data: Dataset,
+    fixed: Mapping[str, Any],
+    n_trials: int,
+    epochs: int,
+    settings: CaviarSettings | None = None,
+    callbacks: Iterable[Callback] = (),
+) -> None:
+    """Run ``n_trials`` trials of the built-in trainer (``fixed`` settings overlaid by each trial's params)
+    for ``epochs`` epochs, fused.
+
+    1. ask a batch of trials (as many as the sampler is ready to give: a coarse-to-fine round at a time);
+    2. group them by what cannot be fused, within the memory budget;
+    3. train each group: every epoch, report each model's metrics on its trial; a diverged model is
+       recorded DIVERGED and removed; successive halving and the study's scheduler stop models (PRUNED,
+       with the reason as an event); stopped models are compacted away and, with ``refill``, their slots
+       go to new configurations that fit the group;
+    4. a model that completes ``epochs`` is COMPLETE with its last value of the study's metric.
+    """
+    settings = settings or CaviarSettings()
+    run = _Run(study, data, dict(fixed), epochs, settings, list(callbacks), n_trials,
+               SuccessiveHalving(settings.rungs, settings.eta) if settings.rungs else None)
+    while True:
+        batch = run.pending + run.ask(n_trials)  # 1)
+        run.pending = []
+        if not batch:
+            return
+        params = [run.params(t) for t in batch]
+        for members in make_groups(params, shape=data.shape, n_classes=data.n_classes, budget=settings.budget,
+                                   max_models=settings.max_models):  # 2)
+            _train_group(run, [batch[i] for i in members])
+
+
+def _train_group(run: _Run, trials: list[Trial]) -> None:
+    study, metric = run.study, run.study.metric
+    ft = FusedTrainer(run.data, [run.params(t) for t in trials])
+    by_id: dict[int, Trial] = dict(zip(ft.active, trials))
+    minimize = study.direction.value == "minimize"
+    try:
+        while ft.active:
+            metrics = ft.step()  # 3)
+            ended: set[int] = set()
+            diverged = set(ft.diverged(metrics, run.settings.explode))
+            at_rung: dict[int, dict[int, float]] = {}
+            for model, m, epoch in zip(ft.active, metrics, ft.epochs):
+                trial = by_id[model]
+                trial.report(epoch - 1, **m)
+                if model in diverged:
+                    cost = m["train_cost"]
+                    study.record_event(trial.number, epoch - 1, "diverged", reason=f"train_cost {cost:.4g}",
+                                       source="caviar")
+                    run.finish(trial, TrialState.DIVERGED, error=f"diverged at epoch {epoch - 1}: train_cost {cost:.4g}")
+                    ended.add(model)
+                elif epoch >= run.epochs:  # 4)
+                    run.finish(trial, TrialState.COMPLETE, m[metric])
+                    ended.add(model)
+                elif trial.should_stop:  # the study's scheduler said STOP (its event is already recorded)
+                    run.finish(trial, TrialState.PRUNED, m[metric])
+                    ended.add(model)
+                elif math.isfinite(m[metric]):
+                    at_rung.setdefault(epoch, {})[model] = m[metric]
+            if run.halving is not None:
+                for epoch, values in at_rung.items():
+                    for model, stop in run.halving.judge(epoch, values, minimize=minimize).items():
+                        trial = by_id[model]
+                        study.record_event(trial.number, epoch - 1, "stop", reason=stop.reason, source="caviar")
+                        run.finish(trial, TrialState.PRUNED, values[model])
+                        ended.add(model)
+            if ended:
+                ft.keep([m for m in ft.active if m not in ended])
+                if run.settings.refill:
+                    _refill(run, ft, by_id, len(ended))
+    except BaseException:
+        for model in ft.active:  # Ctrl-C or a crash: what was running is interrupted, what finished stays
+            study.tell(by_id[model], state=TrialState.INTERRUPTED, error="interrupted before it finished")
+        raise
+
+
+def _refill(run: _Run, ft: FusedTrainer, by_id: dict[int, Trial], free: int) -> None:
+    """Give freed slots to new trials that fit the group; others wait for a later group."""
+    fits: list[Trial] = []
+    for trial in run.ask(free):
+        (fits if group_key(run.params(trial)) == ft.key else run.pending).append(trial)
+    if fits:
+        ids = ft.add([run.params(t) for t in fits])
+        by_id.update(zip(ids, fits))
