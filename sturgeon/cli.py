@@ -134,7 +134,13 @@ def tune(
                 progress.update(task, advance=1, best="-" if best is None else f"{best.value:.4g}")
 
             try:
-                study.optimize(cfg.objective, total, n_jobs=cfg.n_jobs, timeout=cfg.timeout, callbacks=[on_trial])
+                if cfg.caviar is not None and cfg.trainer is not None:  # fused: many models in one process
+                    from sturgeon.caviar import run_caviar
+
+                    run_caviar(study, cfg.trainer.data, cfg.trainer.fixed, total, cfg.trainer.epochs, cfg.caviar,
+                               callbacks=[on_trial])
+                else:
+                    study.optimize(cfg.objective, total, n_jobs=cfg.n_jobs, timeout=cfg.timeout, callbacks=[on_trial])
             finally:
                 study.close()
         out.print(_leaderboard(study, 10))

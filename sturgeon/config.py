@@ -36,12 +36,14 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from sturgeon.caviar.groups import DEFAULT_BUDGET
+from sturgeon.caviar.runner import CaviarSettings
 from sturgeon.samplers import Sampler, sampler_from_dict
 from sturgeon.space import Space
 
 __all__ = ["ConfigError", "TuneConfig", "load_config", "load_function"]
 
-_SECTIONS = {"study", "sampler", "objective", "space", "data", "model"}
+_SECTIONS = {"study", "sampler", "objective", "space", "data", "model", "caviar"}
 # Metrics the built-in trainer reports each epoch: the only names [study] metric may take with [data].
 TRAINER_METRICS = ("train_cost", "train_error", "dev_cost", "dev_error")
 # Params that only one optimizer reads: searching them under another optimizer is a silent no-op.
@@ -70,6 +72,15 @@ class TuneConfig:
     space: Space
     objective: Callable[[Any], Any]
     raw: dict[str, Any] = field(default_factory=dict)
+    trainer: TrainerSetup | None = None  # the built-in trainer's data and fixed settings, when [data] is given
+    caviar: CaviarSettings | None = None  # fused training (the default with the built-in trainer); None: off
+
+
+@dataclass
+class TrainerSetup:
+    data: Any  # sturgeon.train.Dataset
+    fixed: dict[str, Any]
+    epochs: int
 
 
 def load_function(ref: str, key: str = "objective.function") -> Callable[[Any], Any]:
@@ -140,8 +151,15 @@ def load_config(path: str | Path) -> TuneConfig:
         raise ConfigError(f"The config '{path}' has both [objective] and [data]: use one (a function, or the built-in trainer).")
     if "function" in objective_spec:
         objective = load_function(str(objective_spec["function"]))
+        trainer = None
     elif "data" in raw:
-        objective = _trainer_objective(path, raw, space, seed, str(study.get("metric", "dev_error")))
+        trainer = _trainer_setup(path, raw, space, seed, str(study.get("metric", "dev_error")))
+        from sturgeon.trainable import TrainableObjective
+        from sturgeon.train import Trainer
+
+        data = trainer.data
+        objective = TrainableObjective(lambda: Trainer(data), trainer.fixed, trainer.epochs,
+                                       str(study.get("metric", "dev_error")))
     else:
         raise ConfigError(
             f"The config '{path}' has no objective: give [data] (and [model]) for the built-in trainer, "
@@ -152,7 +170,7 @@ def load_config(path: str | Path) -> TuneConfig:
         path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "dev_error" if "data" in raw else "value")),
         direction=direction, n_trials=_int(study, "n_trials", 20, 1, "study"),
         n_jobs=n_jobs, threads=_int(study, "threads", max(1, (os.cpu_count() or 1) // n_jobs), 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
-        objective=objective, raw=raw,
+        objective=objective, raw=raw, trainer=trainer, caviar=_caviar_settings(raw, trainer is not None),
     )
 
 
@@ -161,7 +179,7 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
 _DATA_KEYS = set(_DATA_TYPES)
 
 
-def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: int, metric: str) -> Callable[[Any], Any]:
+def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, metric: str) -> TrainerSetup:
     """The built-in trainer on ``[data]`` with ``[model]``'s fixed settings; checked before any trial runs.
 
     1. load the data once (every trial shares the read-only tensors);
@@ -169,8 +187,7 @@ def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: i
     3. validate fixed + the space's extreme values and every choice with the trainer's own checks, so an
        unknown optimizer or parameter name fails now, in one line, not in trial 0.
     """
-    from sturgeon.train import Trainer, TrainParams, load_data
-    from sturgeon.trainable import TrainableObjective
+    from sturgeon.train import TrainParams, load_data
 
     data_spec, model = dict(raw["data"]), dict(raw.get("model", {}))
     bad = set(data_spec) - _DATA_KEYS
@@ -210,4 +227,41 @@ def _trainer_objective(path: Path, raw: Mapping[str, Any], space: Space, seed: i
                 raise ConfigError(f"The '{pname}' parameter is searched, but optimizer '{optimizer}' does not use it "
                                   f"(it is read by: {', '.join(sorted(users))}).")
     data = load_data(name, seed=int(data_spec.pop("seed", seed)), **data_spec)  # 1)
-    return TrainableObjective(lambda: Trainer(data), model, int(epochs), metric)
+    return TrainerSetup(data, model, int(epochs))
+
+
+_CAVIAR_KEYS = {"fused", "rungs", "eta", "refill", "memory_mb", "max_models"}
+
+
+def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool) -> CaviarSettings | None:
+    """[caviar]: fused training is on by default for the built-in trainer; ``fused = false`` turns it off."""
+    spec = dict(raw.get("caviar", {}))
+    bad = set(spec) - _CAVIAR_KEYS
+    if bad:
+        raise ConfigError(f"Unknown key 'caviar.{sorted(bad)[0]}'. Known: {', '.join(sorted(_CAVIAR_KEYS))}.")
+    fused = spec.get("fused", True)
+    if not isinstance(fused, bool):
+        raise ConfigError(f"The 'caviar.fused' key must be true or false. Got {fused!r} instead.")
+    if not has_trainer:
+        if "caviar" in raw:
+            raise ConfigError("The [caviar] section needs the built-in trainer: give [data] (and [model]).")
+        return None
+    if not fused:
+        return None
+    rungs = spec.get("rungs", [])
+    if not isinstance(rungs, list):
+        raise ConfigError(f"The 'caviar.rungs' key must be a list of epochs. Got {rungs!r} instead.")
+    for key in ("refill",):
+        if key in spec and not isinstance(spec[key], bool):
+            raise ConfigError(f"The 'caviar.{key}' key must be true or false. Got {spec[key]!r} instead.")
+    memory = spec.get("memory_mb", DEFAULT_BUDGET // 2**20)
+    if isinstance(memory, bool) or not isinstance(memory, (int, float)) or memory <= 0:
+        raise ConfigError(f"The 'caviar.memory_mb' key must be a number > 0. Got {memory!r} instead.")
+    max_models = spec.get("max_models")
+    if max_models is not None:
+        _int(spec, "max_models", 1, 1, "caviar")
+    try:
+        return CaviarSettings(rungs=tuple(rungs), eta=_int(spec, "eta", 3, 2, "caviar"), refill=spec.get("refill", False),
+                              budget=int(memory * 2**20), max_models=max_models)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None

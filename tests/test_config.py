@@ -89,7 +89,7 @@ def test_bad_trainer_configs_exit_2_with_one_line(tmp_path, edit, message):
     assert result.output.count("\n") == 1 and not (tmp_path / "s.db").exists()  # nothing ran, nothing written
 
 
-@pytest.mark.parametrize("name", ["digits.toml", "mnist1d.toml", "surface.toml"])
+@pytest.mark.parametrize("name", ["digits.toml", "mnist1d.toml", "surface.toml", "caviar.toml"])
 def test_shipped_examples_load(name):
     cfg = load_config(EXAMPLES / name)
     assert cfg.n_trials >= 16 and callable(cfg.objective) and cfg.store.name == "sturgeon.db"

@@ -39,6 +39,10 @@ class CaviarSettings:
     max_models: int | None = None  # per group
     explode: float = 1e3  # a train cost above explode x log(n_classes) counts as diverged
 
+    def __post_init__(self) -> None:
+        if self.rungs:
+            SuccessiveHalving(self.rungs, self.eta)  # validates rungs and eta, one clear line each
+
 
 @dataclass
 class _Run:
