@@ -9,7 +9,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[test,bench]' $(TORCH)
+	$(PY) -m pip install -q -e '.[test]' $(TORCH)
 	touch $@
 
 .PHONY: setup tune test bench clean
@@ -22,7 +22,9 @@ test: setup
 	$(PY) -m pytest
 
 bench: setup
+	$(PY) -m pip install -q -e '.[bench]' $(TORCH)
 	$(PY) bench/coordinator.py
+	$(PY) bench/caviar.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

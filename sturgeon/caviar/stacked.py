@@ -115,10 +115,11 @@ def adam_(
 ) -> None:
     """Adam with ``step_size = lr / (1 - beta1**t)`` and ``sqrt_correction2 = (1 - beta2**t) ** 0.5``.
 
-    Fused forms of the same formulas (lerp_, addcmul_, addcdiv_): fewer passes over memory, which is what
-    a stacked update is bound by; they round differently from mul-then-add only in the last bit.
+    The same formulas in fewer passes over memory, which is what a stacked update is bound by:
+    ``w -= step_size * v / (sqrt(s) / c + eps)`` is computed as ``w -= (step_size * c) * v / (sqrt(s) + eps * c)``
+    with c = sqrt_correction2. They round differently from the unfused trainer only in the last bits.
     """
     v.lerp_(g, one_minus_beta1)  # v + (1 - beta1) (g - v) = beta1 v + (1 - beta1) g
-    s.mul_(beta2).addcmul_(one_minus_beta2 * g, g)
-    denom = s.sqrt().div_(sqrt_correction2).add_(eps)
-    w.addcdiv_(step_size * v, denom, value=-1)
+    s.lerp_(g * g, one_minus_beta2)
+    denom = s.sqrt().add_(eps * sqrt_correction2)
+    w.addcdiv_(v * (step_size * sqrt_correction2), denom, value=-1)
