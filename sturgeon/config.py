@@ -170,7 +170,7 @@ def load_config(path: str | Path) -> TuneConfig:
         path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "dev_error" if "data" in raw else "value")),
         direction=direction, n_trials=_int(study, "n_trials", 20, 1, "study"),
         n_jobs=n_jobs, threads=_int(study, "threads", max(1, (os.cpu_count() or 1) // n_jobs), 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
-        objective=objective, raw=raw, trainer=trainer, caviar=_caviar_settings(raw, trainer is not None),
+        objective=objective, raw=raw, trainer=trainer, caviar=_caviar_settings(raw, trainer is not None, n_jobs),
     )
 
 
@@ -233,7 +233,7 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
 _CAVIAR_KEYS = {"fused", "rungs", "eta", "refill", "memory_mb", "max_models"}
 
 
-def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool) -> CaviarSettings | None:
+def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool, n_jobs: int = 1) -> CaviarSettings | None:
     """[caviar]: fused training is on by default for the built-in trainer; ``fused = false`` turns it off."""
     spec = dict(raw.get("caviar", {}))
     bad = set(spec) - _CAVIAR_KEYS
@@ -262,6 +262,6 @@ def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool) -> CaviarSetting
         _int(spec, "max_models", 1, 1, "caviar")
     try:
         return CaviarSettings(rungs=tuple(rungs), eta=_int(spec, "eta", 3, 2, "caviar"), refill=spec.get("refill", False),
-                              budget=int(memory * 2**20), max_models=max_models)
+                              budget=int(memory * 2**20), max_models=max_models, n_jobs=n_jobs)
     except ValueError as e:
         raise ConfigError(str(e)) from None

@@ -11,6 +11,7 @@ and record every model as its own trial — its learning curve, its stop or dive
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from sturgeon.caviar.fused import FusedTrainer, group_key
 from sturgeon.caviar.groups import DEFAULT_BUDGET, make_groups
 from sturgeon.caviar.halving import SuccessiveHalving
+from sturgeon.executors import make_executor
 from sturgeon.samplers import SamplerExhausted
 from sturgeon.study import Study
 from sturgeon.train import Dataset, TrainParams
@@ -38,6 +40,7 @@ class CaviarSettings:
     budget: int = DEFAULT_BUDGET  # bytes per group
     max_models: int | None = None  # per group
     explode: float = 1e3  # a train cost above explode x log(n_classes) counts as diverged
+    n_jobs: int = 1  # groups trained side by side (threads; PyTorch releases the GIL in its kernels)
 
     def __post_init__(self) -> None:
         if self.rungs:
@@ -55,9 +58,14 @@ class _Run:
     remaining: int
     halving: SuccessiveHalving | None = None
     pending: list[Trial] = field(default_factory=list)  # asked, not yet placed in a group
+    lock: threading.Lock = field(default_factory=threading.Lock)  # groups side by side share the budget
 
     def ask(self, limit: int) -> list[Trial]:
         """Ask up to ``limit`` trials while the budget lasts and the sampler is ready."""
+        with self.lock:
+            return self._ask(limit)
+
+    def _ask(self, limit: int) -> list[Trial]:
         out: list[Trial] = []
         study = self.study
         while self.remaining > 0 and len(out) < limit and study.sampler.ready(len(study.trials), study.trials):
@@ -107,9 +115,15 @@ def run_caviar(
         if not batch:
             return
         params = [run.params(t) for t in batch]
-        for members in make_groups(params, shape=data.shape, n_classes=data.n_classes, budget=settings.budget,
-                                   max_models=settings.max_models):  # 2)
-            _train_group(run, [batch[i] for i in members])
+        groups = make_groups(params, shape=data.shape, n_classes=data.n_classes, budget=settings.budget,
+                             max_models=settings.max_models)  # 2)
+        executor = make_executor(settings.n_jobs)
+        try:
+            futures = [executor.submit(_train_group, run, [batch[i] for i in members]) for members in groups]
+            for future in futures:
+                future.result()  # re-raises a group's error (its own trials are already marked)
+        finally:
+            executor.shutdown(wait=True)
 
 
 def _train_group(run: _Run, trials: list[Trial]) -> None:

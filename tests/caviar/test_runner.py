@@ -93,3 +93,14 @@ def test_bad_caviar_sections(tmp_path, edit, message):
     cfg.write_text((EXAMPLES / "caviar.toml").read_text().replace(edit, message))
     result = CliRunner().invoke(app, ["tune", str(cfg), "-q"])
     assert result.exit_code == 2 and result.output.startswith(f"error: {expected}")
+
+
+def test_groups_side_by_side_give_the_same_trials_as_one_after_another(digits64):
+    space = Space(lr=Float(1e-3, 1e-2, scale="log"), units=Choice([8, 16]))
+    results = []
+    for n_jobs in (1, 2):
+        study = Study(space=space, metric="dev_cost", sampler={"type": "random", "seed": 4})
+        run_caviar(study, digits64, {"dtype": "float64"}, n_trials=6, epochs=2, settings=CaviarSettings(n_jobs=n_jobs))
+        results.append([(t.params, t.state, t.value) for t in study.trials])
+    assert results[0] == results[1]
+    assert {p["units"] for p, _, _ in results[0]} == {8, 16}  # two groups really ran
