@@ -255,7 +255,11 @@ class FusedTrainer:
                 w = self.weights[name].detach()
                 l2 = stacked.per_model(h["l2"], w) if name in decayed and use_l2 else None
                 slots = self.slots[name]
-                for rows in stacked.chunks(K, w[0].numel()):  # cache-sized slices of the model axis
+                parts = stacked.chunks(K, w[0].numel())  # cache-sized slices of the model axis
+                if len(parts) == 1:  # small groups: no slicing at all (it costs more than it saves)
+                    self._update(opt, w, g if l2 is None else torch.addcmul(g, l2, w), slots, step_h)
+                    continue
+                for rows in parts:
                     g_rows = g[rows] if l2 is None else torch.addcmul(g[rows], l2[rows], w[rows])  # + l2 w
                     self._update(opt, w[rows], g_rows, {k: v[rows] for k, v in slots.items()},
                                  {k: v[rows] for k, v in step_h.items()})
