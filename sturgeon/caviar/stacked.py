@@ -13,6 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# Plain SGD and momentum are single passes already; the unfused rules take (K, 1, ...) tensors as they are.
+from sturgeon.train.optim import momentum_, sgd_
+
 __all__ = ["chunks", "per_model", "batch_norm_stacked", "dropout_stacked", "sgd_", "momentum_", "rmsprop_", "adam_"]
 
 
@@ -78,17 +81,6 @@ def dropout_stacked(a: Tensor, keep_prob: Tensor, gen: torch.Generator) -> Tenso
 # Update rules: the same formulas as sturgeon.train.optim, with every hyperparameter a (K, 1, ...) tensor.
 # Quantities that depend on the step count t (Adam's bias corrections) arrive precomputed per model, in
 # python floats, exactly as the unfused trainer computes them.
-
-
-@torch.no_grad()
-def sgd_(w: Tensor, g: Tensor, *, lr: Tensor) -> None:
-    w.sub_(lr * g)
-
-
-@torch.no_grad()
-def momentum_(w: Tensor, g: Tensor, v: Tensor, *, lr: Tensor, beta: Tensor) -> None:
-    v.mul_(beta).add_(g)
-    w.sub_(lr * v)
 
 
 @torch.no_grad()
