@@ -198,7 +198,9 @@ class FusedTrainer:
                 z = stacked.batch_norm_stacked(z, W[f"gamma{l}"], W[f"beta{l}"], self.buffers[f"mean{l}"],
                                                self.buffers[f"var{l}"], training=training, bn_beta=h["bn_beta"],
                                                eps=h["bn_eps"])
-            a = activate(z, net.params.activation)
+            # relu in place: z is a fresh product output that backward does not need (relu's own backward
+            # reads its output), so this saves a pass and an allocation over (K, N, H)
+            a = torch.relu_(z) if net.params.activation.value == "relu" else activate(z, net.params.activation)
             if training and bool((h["keep_prob"] < 1).any()):
                 a = stacked.dropout_stacked(a, h["keep_prob"], self.gen)
         raise AssertionError("unreachable: the last layer is the output layer")
