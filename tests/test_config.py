@@ -80,13 +80,9 @@ def test_same_config_same_metrics_bit_for_bit(tmp_path):
         (("[space]", "[fused]\nk = 1\n[space]"), "Unknown section [fused] in "),
     ],
 )
-def test_bad_trainer_configs_exit_2_with_one_line(tmp_path, edit, message):
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text(SMALL.replace(*edit, 1))
-    result = runner.invoke(app, ["tune", str(cfg), "-q"])
-    assert result.exit_code == 2, result.output
-    assert result.output.startswith(f"error: {message}"), result.output
-    assert result.output.count("\n") == 1 and not (tmp_path / "s.db").exists()  # nothing ran, nothing written
+def test_bad_trainer_configs_exit_2_with_one_line(tmp_path, tune_error, edit, message):
+    assert tune_error(SMALL.replace(*edit, 1)).startswith(f"error: {message}")
+    assert not (tmp_path / "s.db").exists()  # nothing ran, nothing written
 
 
 @pytest.mark.parametrize("name", ["digits.toml", "mnist1d.toml", "surface.toml", "caviar.toml"])

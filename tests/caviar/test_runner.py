@@ -85,14 +85,11 @@ def test_tune_is_fused_by_default_and_fused_false_turns_it_off(tmp_path):
     ("rungs = [1, 3]", "rungs = 3"),
     ("[caviar]", "[caviar]\nspeed = 2"),
 ])
-def test_bad_caviar_sections(tmp_path, edit, message):
+def test_bad_caviar_sections(tune_error, edit, message):
     expected = {"eta = 1": "The 'caviar.eta' key must be an integer >= 2. Got 1 instead.",
                 "rungs = 3": "The 'caviar.rungs' key must be a list of epochs. Got 3 instead.",
                 "[caviar]\nspeed = 2": "Unknown key 'caviar.speed'."}[message]
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text((EXAMPLES / "caviar.toml").read_text().replace(edit, message))
-    result = CliRunner().invoke(app, ["tune", str(cfg), "-q"])
-    assert result.exit_code == 2 and result.output.startswith(f"error: {expected}")
+    assert tune_error((EXAMPLES / "caviar.toml").read_text().replace(edit, message)).startswith(f"error: {expected}")
 
 
 def test_groups_side_by_side_give_the_same_trials_as_one_after_another(digits64):
