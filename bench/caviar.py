@@ -3,7 +3,9 @@
 The same K configurations (K = 64 and 256) x 10 epochs on digits and on mnist1d, every system in the same
 run on the same machine:
 
-- ``fused``:   Sturgeon's fused engine, ``sturgeon.caviar.FusedTrainer``: all K models as one stacked model;
+- ``fused``:   Sturgeon's fused engine as ``sturgeon tune`` runs it (``sturgeon.caviar.Shards``): the K models
+  as one fused group, split into one shard per core (``FusedTrainer``s of K/2 stacked models, side by
+  side in two threads, one torch thread each; sharding changes no model's numbers);
 - ``serial``:  Sturgeon one at a time: the built-in unfused ``sturgeon.train.Trainer`` in a plain loop;
 - ``optuna1``: Optuna with the K configurations enqueued (``study.enqueue_trial``), the same Trainer as
   objective, each epoch's dev error sent with ``trial.report``, ``n_jobs=1``;
@@ -35,8 +37,8 @@ did not run is not in the table.
 
 Every system is timed once, from building its trainers to its last epoch (Ray: ``Tuner.fit``, with
 ``ray.init`` outside the timing), after one untimed warm-up epoch of the Trainer that loads torch's kernels.
-Threads: ``fused``, ``serial`` and ``optuna1`` run with ``torch.set_num_threads(2)``; ``optuna2`` and ``ray``
-run two trainings side by side, each on one thread. Ray Tune gets ``reuse_actors=True`` (its own speed-up for
+Threads: ``serial`` and ``optuna1`` run with ``torch.set_num_threads(2)``; ``fused`` (two shards), ``optuna2``
+and ``ray`` run two trainings side by side, each on one thread. Ray Tune gets ``reuse_actors=True`` (its own speed-up for
 short trials; without it each trial starts a fresh process and Ray runs ~6x slower here).
 
 The machine must be otherwise idle: a 2-thread run whose second core is taken by another process waits at
@@ -78,7 +80,7 @@ LABELS = {
     "optuna2": "Optuna, n_jobs=2",
     "ray": "Ray Tune, 2 CPUs",
 }
-THREADS = 2  # the machine's cores; what fused, serial and optuna1 use
+THREADS = 2  # the machine's cores: threads of serial and optuna1, shards of fused, trials side by side of optuna2 and ray
 SPACE = Space(
     lr=Float(1e-4, 3e-2, scale="log"),
     beta1=Float(0.8, 0.99, scale="reverse_log"),
@@ -161,17 +163,20 @@ def sgemm_gflops(threads: int, n: int = 2048, repeats: int = 7) -> float:
 
 
 def run_fused(data: Dataset, configs: list[dict[str, Any]], epochs: int) -> Run:
-    from sturgeon.caviar import FusedTrainer
+    from sturgeon.caviar import Shards
 
-    torch.set_num_threads(THREADS)
     run = Run("fused", 0.0, curves={i: [] for i in range(len(configs))})
     t0 = time.perf_counter()
-    ft = FusedTrainer(data, configs)
-    for _ in range(epochs):
-        metrics = ft.step()
-        for i, m in zip(ft.active, metrics, strict=True):
-            run.curves[i].append(dict(m))
+    ft = Shards(data, configs, n=THREADS)  # as `sturgeon tune` runs a group: one shard per core
+    try:
+        for _ in range(epochs):
+            metrics = ft.step()
+            for i, m in zip(ft.active, metrics, strict=True):
+                run.curves[i].append(dict(m))
+    finally:
+        ft.close()
     run.seconds = time.perf_counter() - t0
+    torch.set_num_threads(THREADS)
     missing = [i for i, c in run.curves.items() if len(c) != epochs]
     if missing:  # the benchmark has no early stopping: every model must train every epoch
         raise RuntimeError(f"The fused engine stopped models {missing[:10]} before epoch {epochs}.")

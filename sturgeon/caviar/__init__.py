@@ -3,6 +3,7 @@ from sturgeon.caviar.fused import GROUP_KEYS, FusedTrainer, group_key
 from sturgeon.caviar.groups import make_groups
 from sturgeon.caviar.halving import SuccessiveHalving
 from sturgeon.caviar.runner import CaviarSettings, run_caviar
+from sturgeon.caviar.shards import Shards
 
 __all__ = ["FusedTrainer", "group_key", "GROUP_KEYS", "make_groups", "SuccessiveHalving", "CaviarSettings",
-           "run_caviar"]
+           "run_caviar", "Shards"]

@@ -2,13 +2,14 @@
 
 1. Weights are stacked along a leading model axis: (K, out, in); each model is initialised exactly as the
    unfused ``Trainer`` would initialise it (its own generator, seeded by its seed).
-2. The mini-batch is shared. The first dense layer, whose input is shared, is one wide matrix product
-   (N, D) @ (D, K·H); later dense layers are batched products (K, N, H) @ (K, H, H'). Conv layers are one
-   convolution with K·C output channels, then grouped convolutions (groups = K).
+2. The mini-batch is shared. Dense layers are batched products (K, N, H) @ (K, H, H'); the first reads the
+   shared input (N, D) expanded to (K, N, D) without a copy. Conv layers are one convolution with K·C
+   output channels, then grouped convolutions (groups = K).
 3. The loss is the sum of each model's mean loss, so each model gets exactly its own gradient.
 4. Batch norm keeps per-model γ, β and running statistics; dropout draws an independent mask per model.
-5. Per-model hyperparameters (α and its schedule, momentum β, RMSprop β, Adam β1 β2, ε, L2 λ, keep_prob,
-   batch norm's averaging β) are length-K tensors used in one fused update of each stacked tensor.
+5. Per-model hyperparameters (α and its schedule, momentum β, RMSprop β, L2 λ, keep_prob, batch norm's
+   averaging β) are length-K tensors; all trainable tensors of a model are one row of a flat (K, P) buffer
+   (``flat.FlatParams``), so an optimizer step is a few passes over rows (Adam: one fused pass per model).
 6. Models can leave (``keep``: successive halving, divergence) by compacting the stacked tensors, so the
    survivors run faster, and join (``add``: refilling freed slots) by concatenating freshly initialised ones.
 
@@ -32,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sturgeon.caviar import stacked
+from sturgeon.caviar.flat import FlatParams
 from sturgeon.train import Dataset, Network, Optimizer, TrainParams, lr_at
 from sturgeon.train.layers import activate, batch_norm
 from sturgeon.train.model import KERNEL, LayerKind
@@ -41,9 +43,11 @@ __all__ = ["FusedTrainer", "group_key", "GROUP_KEYS"]
 #: What must be equal for models to share one stacked tensor and one mini-batch stream.
 GROUP_KEYS = ("model", "widths", "activation", "channels", "init", "batch_norm", "optimizer", "batch_size",
               "seed", "dtype")
-# Examples per evaluation pass, sized so K models' activations stay near 1 Mi elements: measured at K = 64,
-# width 128, 128 examples took 61 ms per epoch and 256 took 82; a lone model gets large chunks.
-EVAL_ACTIVATIONS = 1 << 20
+# Units per model in one evaluation pass: 256 examples at width 128. Not a function of K, so a model's
+# metrics do not depend on the group it is in (sharded == unsharded, bit for bit: the sums run over the
+# same chunks). Measured on 1 thread, width 128: 256 examples is within 10 % of the best chunk for K = 8 to
+# 128 on digits and mnist1d (a lone model would run its evaluation ~30 % faster in chunks of 2048).
+EVAL_UNITS = 1 << 15
 SLOTS = {Optimizer.SGD: (), Optimizer.MOMENTUM: ("v",), Optimizer.RMSPROP: ("s",), Optimizer.ADAM: ("v", "s")}
 
 
@@ -72,10 +76,8 @@ class FusedTrainer:
         self.params: list[TrainParams] = []
         self.active: list[int] = []
         self.epochs: list[int] = []  # epochs completed, per model
-        self.t: list[int] = []  # update steps taken, per model (Adam's bias correction)
-        self.weights: dict[str, Tensor] = {}
+        self.flat: FlatParams | None = None  # weights, gradients and optimizer slots, a row per model
         self.buffers: dict[str, Tensor] = {}
-        self.slots: dict[str, dict[str, Tensor]] = {}
         # The shared data order (and dropout masks) come from a generator that has made the same draws as
         # each model's own generator at init, so with dropout off every model sees the data in the order
         # it would see alone.
@@ -99,22 +101,24 @@ class FusedTrainer:
                  for p in new]
         fresh_w = {name: torch.stack([w[name].detach() for w, _ in inits]) for name in inits[0][0]}
         fresh_b = {name: torch.stack([b[name] for _, b in inits]) for name in inits[0][1]}
-        self.weights = {n: self._cat(self.weights.get(n), t).requires_grad_(True) for n, t in fresh_w.items()}
-        self.buffers = {n: self._cat(self.buffers.get(n), t) for n, t in fresh_b.items()}
-        slot_names = SLOTS[new[0].optimizer]
-        self.slots = {n: {s: self._cat(self.slots.get(n, {}).get(s), torch.zeros_like(fresh_w[n])) for s in slot_names}
-                      for n in fresh_w}
+        if self.flat is None:
+            self.flat = FlatParams(fresh_w, decayed=self.net.weight_names, slot_names=SLOTS[new[0].optimizer])
+        else:
+            self.flat.append(fresh_w)
+        self.buffers = {n: t.clone() if n not in self.buffers else torch.cat([self.buffers[n], t])
+                        for n, t in fresh_b.items()}
         ids = list(range(self._next_id, self._next_id + len(new)))
         self._next_id += len(new)
         self.params += new
         self.active += ids
         self.epochs += [0] * len(new)
-        self.t += [0] * len(new)
         return ids
 
-    @staticmethod
-    def _cat(old: Tensor | None, new: Tensor) -> Tensor:
-        return new.clone() if old is None else torch.cat([old.detach(), new])
+    @property
+    def weights(self) -> dict[str, Tensor]:
+        """The stacked tensors by name, (K, *shape): views into the flat buffer's rows."""
+        assert self.flat is not None
+        return self.flat.views
 
     def keep(self, ids: Sequence[int]) -> None:
         """Keep only the models ``ids`` (in their current order): compaction, so the survivors run faster."""
@@ -124,10 +128,10 @@ class FusedTrainer:
             raise ValueError(f"The 'ids' parameter names models not in this group: {sorted(unknown)}.")
         rows = [i for i, m in enumerate(self.active) if m in wanted]
         index = torch.tensor(rows, dtype=torch.long)
-        self.weights = {n: w.detach().index_select(0, index).requires_grad_(True) for n, w in self.weights.items()}
+        assert self.flat is not None
+        self.flat.select(index)
         self.buffers = {n: b.index_select(0, index) for n, b in self.buffers.items()}
-        self.slots = {n: {s: x.index_select(0, index) for s, x in sl.items()} for n, sl in self.slots.items()}
-        for name in ("params", "active", "epochs", "t"):
+        for name in ("params", "active", "epochs"):
             setattr(self, name, [getattr(self, name)[i] for i in rows])
 
     def __len__(self) -> int:
@@ -161,11 +165,7 @@ class FusedTrainer:
             h["beta"] = self._h([p.rms_beta for p in ps])
             h["one_minus_beta"] = self._h([1 - p.rms_beta for p in ps])
             h["eps"] = self._h([p.eps for p in ps])
-        elif opt is Optimizer.ADAM:
-            h["beta1"], h["beta2"] = self._h([p.beta1 for p in ps]), self._h([p.beta2 for p in ps])
-            h["one_minus_beta1"] = self._h([1 - p.beta1 for p in ps])
-            h["one_minus_beta2"] = self._h([1 - p.beta2 for p in ps])
-            h["eps"] = self._h([p.eps for p in ps])
+        # Adam's own hyperparameters go to its fused kernel per model, as python floats (FlatParams.step)
         return h
 
     # -- forward -------------------------------------------------------------------------------------------
@@ -182,15 +182,15 @@ class FusedTrainer:
                 a = self._conv(a, w, b, layer.batch_norm, l, training, h)
                 continue
             # biases ride inside the products (addmm, baddbmm): one pass less over the activations
-            if not stacked_a and not conv:  # the shared input: one wide product (N, D) @ (D, K·H)
-                flat_w = w.reshape(-1, w.shape[-1]).T
-                z = (a @ flat_w if b is None else torch.addmm(b.reshape(-1), a, flat_w))
-                z = z.view(a.shape[0], K, -1).transpose(0, 1)
-            else:
-                if not stacked_a:  # (N, K·C, *spatial) from the convs -> (K, N, C·spatial)
-                    a = a.reshape(a.shape[0], K, -1).transpose(0, 1)
-                wt = w.transpose(1, 2)  # (K, N, H) @ (K, H, H')
-                z = torch.bmm(a, wt) if b is None else torch.baddbmm(b.unsqueeze(1), a, wt)
+            if not stacked_a and not conv:
+                # the shared input (N, D), seen by every model without a copy (stride 0 on the model axis):
+                # a batched product, so each model's product has the same shape whatever K is (a model's
+                # numbers do not depend on its group) and is faster than one wide (N, D) @ (D, K·H)
+                a = a.expand(K, *a.shape)
+            elif not stacked_a:  # (N, K·C, *spatial) from the convs -> (K, N, C·spatial)
+                a = a.reshape(a.shape[0], K, -1).transpose(0, 1)
+            wt = w.transpose(1, 2)  # (K, N, H) @ (K, H, H')
+            z = torch.bmm(a, wt) if b is None else torch.baddbmm(b.unsqueeze(1), a, wt)
             stacked_a = True
             if layer.kind is LayerKind.OUTPUT:
                 return z
@@ -234,15 +234,16 @@ class FusedTrainer:
         """
         if not self.active:
             return []
-        K, names, decayed = len(self.active), list(self.weights), set(self.net.weight_names)
+        K, flat = len(self.active), self.flat
+        assert flat is not None
         h = self._hypers()
         lrs = [lr_at(e, p) for e, p in zip(self.epochs, self.params)]  # 1)
-        lr = self._h(lrs)
         order = torch.randperm(len(self.y_train), generator=self.gen)  # 2)
         X, y = self.X_train[order], self.y_train[order]
         bs, bn = self.params[0].batch_size, self.params[0].batch_norm
         opt = self.params[0].optimizer
-        use_l2 = bool((h["l2"] != 0).any())
+        l2 = h["l2"] if bool((h["l2"] != 0).any()) else None
+        leaves = list(flat.views.values())
         for start in range(0, len(y), bs):  # 3)
             xb, yb = X[start:start + bs], y[start:start + bs]
             if bn and len(yb) == 1:
@@ -250,55 +251,16 @@ class FusedTrainer:
             logits = self.forward(xb, training=True, h=h)  # (K, n, C)
             n = len(yb)
             losses = F.cross_entropy(logits.reshape(K * n, -1), yb.repeat(K), reduction="none").view(K, n).mean(1)
-            grads = torch.autograd.grad(losses.sum(), [self.weights[k] for k in names])
-            self.t = [t + 1 for t in self.t]
-            step_h = self._step_hypers(opt, lr, h)
-            for name, g in zip(names, grads):
-                w = self.weights[name].detach()
-                l2 = stacked.per_model(h["l2"], w) if name in decayed and use_l2 else None
-                slots = self.slots[name]
-                parts = stacked.chunks(K, w[0].numel())  # cache-sized slices of the model axis
-                if len(parts) == 1:  # small groups: no slicing at all (it costs more than it saves)
-                    self._update(opt, w, g if l2 is None else torch.addcmul(g, l2, w), slots, step_h)
-                    continue
-                for rows in parts:
-                    g_rows = g[rows] if l2 is None else torch.addcmul(g[rows], l2[rows], w[rows])  # + l2 w
-                    self._update(opt, w[rows], g_rows, {k: v[rows] for k, v in slots.items()},
-                                 {k: v[rows] for k, v in step_h.items()})
+            flat.gather(torch.autograd.grad(losses.sum(), leaves))
+            flat.step(opt, self.params, lrs, l2, h)
         self.epochs = [e + 1 for e in self.epochs]
         return self._evaluate(lrs)  # 4)
-
-    def _step_hypers(self, opt: Optimizer, lr: Tensor, h: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        if opt is not Optimizer.ADAM:
-            return {"lr": lr, **h}
-        # bias corrections computed per model in python floats, exactly as the unfused adam_ does
-        step_size = [r / (1 - p.beta1 ** t) for r, p, t in zip(lr.tolist(), self.params, self.t)]
-        sqrt_c2 = [(1 - p.beta2 ** t) ** 0.5 for p, t in zip(self.params, self.t)]
-        return {**h, "step_size": self._h(step_size), "sqrt_correction2": self._h(sqrt_c2)}
-
-    @staticmethod
-    def _update(opt: Optimizer, w: Tensor, g: Tensor, slots: Mapping[str, Tensor], h: Mapping[str, Tensor]) -> None:
-        def pm(name: str) -> Tensor:
-            return stacked.per_model(h[name], w)
-
-        if opt is Optimizer.SGD:
-            stacked.sgd_(w, g, lr=pm("lr"))
-        elif opt is Optimizer.MOMENTUM:
-            stacked.momentum_(w, g, slots["v"], lr=pm("lr"), beta=pm("beta"))
-        elif opt is Optimizer.RMSPROP:
-            stacked.rmsprop_(w, g, slots["s"], lr=pm("lr"), beta=pm("beta"), one_minus_beta=pm("one_minus_beta"),
-                             eps=pm("eps"))
-        else:
-            stacked.adam_(w, g, slots["v"], slots["s"], step_size=pm("step_size"), beta1=pm("beta1"),
-                          one_minus_beta1=pm("one_minus_beta1"), beta2=pm("beta2"),
-                          one_minus_beta2=pm("one_minus_beta2"), sqrt_correction2=pm("sqrt_correction2"),
-                          eps=pm("eps"))
 
     @torch.no_grad()
     def _costs(self, X: Tensor, y: Tensor, h: Mapping[str, Tensor]) -> tuple[list[float], list[float]]:
         K = len(self.active)
         widest = max(layer.shape[0] for layer in self.net.layers)
-        chunk = min(4096, max(64, EVAL_ACTIVATIONS // (K * widest)))
+        chunk = max(64, EVAL_UNITS // widest)
         cost, wrong = torch.zeros(K, dtype=torch.float64), torch.zeros(K, dtype=torch.long)
         for start in range(0, len(y), chunk):
             xb, yb = X[start:start + chunk], y[start:start + chunk]
@@ -313,8 +275,9 @@ class FusedTrainer:
         h = self._hypers()
         train_cost, train_error = self._costs(self.X_train, self.y_train, h)
         dev_cost, dev_error = self._costs(self.X_dev, self.y_dev, h)
+        assert self.flat is not None
         with torch.no_grad():
-            penalty = sum((self.weights[n].detach() ** 2).flatten(1).sum(1).double() for n in self.net.weight_names)
+            penalty = self.flat.penalty()
         return [
             {"epoch": float(e), "lr": float(r), "train_cost": tc + p.l2 / 2 * float(pen), "train_error": te,
              "dev_cost": dc, "dev_error": de}

@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sturgeon.caviar.fused import FusedTrainer, group_key
+from sturgeon.caviar.fused import group_key
 from sturgeon.caviar.groups import DEFAULT_BUDGET, make_groups
 from sturgeon.caviar.halving import SuccessiveHalving
+from sturgeon.caviar.shards import Shards, default_shards
 from sturgeon.executors import make_executor
 from sturgeon.samplers import SamplerExhausted
 from sturgeon.study import Study
@@ -41,8 +42,12 @@ class CaviarSettings:
     max_models: int | None = None  # per group
     explode: float = 1e3  # a train cost above explode x log(n_classes) counts as diverged
     n_jobs: int = 1  # groups trained side by side (threads; PyTorch releases the GIL in its kernels)
+    shards: int | None = None  # per group, side by side on one torch thread each; None: cores / n_jobs
 
     def __post_init__(self) -> None:
+        if self.shards is not None and (isinstance(self.shards, bool) or not isinstance(self.shards, int)
+                                        or self.shards < 1):
+            raise ValueError(f"The 'shards' parameter must be an integer >= 1 or None. Got {self.shards!r} instead.")
         if self.rungs:
             SuccessiveHalving(self.rungs, self.eta)  # validates rungs and eta, one clear line each
 
@@ -127,8 +132,9 @@ def run_caviar(
 
 
 def _train_group(run: _Run, trials: list[Trial]) -> None:
-    study, metric = run.study, run.study.metric
-    ft = FusedTrainer(run.data, [run.params(t) for t in trials])
+    study, metric, settings = run.study, run.study.metric, run.settings
+    n = settings.shards or default_shards(len(trials), settings.n_jobs)
+    ft = Shards(run.data, [run.params(t) for t in trials], n=n)
     by_id: dict[int, Trial] = dict(zip(ft.active, trials))
     minimize = study.direction.value == "minimize"
     try:
@@ -169,9 +175,11 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
         for model in ft.active:  # Ctrl-C or a crash: what was running is interrupted, what finished stays
             study.tell(by_id[model], state=TrialState.INTERRUPTED, error="interrupted before it finished")
         raise
+    finally:
+        ft.close()
 
 
-def _refill(run: _Run, ft: FusedTrainer, by_id: dict[int, Trial], free: int) -> None:
+def _refill(run: _Run, ft: Shards, by_id: dict[int, Trial], free: int) -> None:
     """Give freed slots to new trials that fit the group; others wait for a later group."""
     fits: list[Trial] = []
     for trial in run.ask(free):
