@@ -15,11 +15,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from sturgeon.trial import TrialRecord, TrialState
 
-__all__ = ["Store", "StoreError", "StudySpec", "StudySummary", "Event"]
+__all__ = ["Store", "StoreError", "StudySpec", "StudySummary", "Event", "Command", "CommandState", "Checkpoint",
+           "Branch"]
 
 
 class StoreError(RuntimeError):
@@ -63,6 +65,47 @@ class Event:
     reason: str = ""
     source: str = "user"
     at: float = 0.0
+
+
+class CommandState(str, Enum):
+    PENDING = "pending"  # queued; the run's process has not seen it yet
+    APPLIED = "applied"
+    REFUSED = "refused"  # checked by the run and not applied; ``outcome`` says why
+
+
+@dataclass(frozen=True)
+class Command:
+    """A control command for a running study (panda ``set``, ``rollback``, ``pause``...): a queue row that
+    any process may append and only the study's writer consumes, so control works across processes and
+    survives restarts."""
+
+    id: int
+    kind: str
+    args: dict[str, Any]
+    source: str
+    issued_at: float
+    state: CommandState = CommandState.PENDING
+    outcome: str = ""
+    done_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """An exact checkpoint file of trial ``trial`` taken after ``step`` (an epoch) completed."""
+
+    trial: int
+    step: int
+    path: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Branch:
+    """Trial ``trial`` continues trial ``parent`` from its checkpoint at ``step``; the root has no parent."""
+
+    trial: int
+    parent: int | None
+    step: int
 
 
 class Store(ABC):
@@ -117,6 +160,40 @@ class Store(ABC):
     @abstractmethod
     def trials(self, study_id: int, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
         """All trials of the study in number order, with their curves."""
+
+    # -- control: commands, checkpoints, branches (panda, PBT) -----------------------------------------------
+    @abstractmethod
+    def add_command(self, study_id: int, kind: str, args: Mapping[str, Any], source: str) -> int:
+        """Append a command for the study's writer; any process may call it. Returns its id."""
+
+    @abstractmethod
+    def commands(self, study_id: int, state: CommandState | None = None) -> list[Command]:
+        """The study's commands in the order they were issued."""
+
+    @abstractmethod
+    def finish_command(self, study_id: int, command_id: int, state: CommandState, outcome: str) -> None:
+        """Mark a pending command applied or refused; StoreError if it is no longer pending."""
+
+    @abstractmethod
+    def add_checkpoint(self, study_id: int, trial: int, step: int, path: str) -> None: ...
+
+    @abstractmethod
+    def checkpoints(self, study_id: int, trial: int | None = None) -> list[Checkpoint]:
+        """Recorded checkpoints, by trial then step."""
+
+    @abstractmethod
+    def delete_checkpoint(self, study_id: int, trial: int, step: int) -> None: ...
+
+    @abstractmethod
+    def add_branch(self, study_id: int, trial: int, parent: int | None, step: int) -> None: ...
+
+    @abstractmethod
+    def branches(self, study_id: int) -> list[Branch]:
+        """The study's trial tree: one row per trial that is a branch, oldest first."""
+
+    @abstractmethod
+    def writer(self, study_id: int) -> int | None:
+        """The pid of the study's live writer process, or None when no live process writes it."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release resources."""

@@ -22,12 +22,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sturgeon.store._sqlite_control import CONTROL_SCHEMA, ControlTables
 from sturgeon.store.base import Event, Store, StoreError, StudySpec, StudySummary
 from sturgeon.trial import TrialRecord, TrialState
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+# 1: studies, trials, reports, events. 2: + commands, checkpoints, branches (panda); a v1 file is upgraded
+# in place the first time a writer opens it (the new tables only).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS studies (
@@ -70,7 +73,7 @@ CREATE TABLE IF NOT EXISTS events (
     at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_trial ON events (study_id, trial);
-"""
+""" + CONTROL_SCHEMA
 
 
 def _process_token(pid: int) -> str | None:
@@ -97,7 +100,7 @@ def _float_or_none(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(ControlTables, Store):
     """A study store in one SQLite file (or ``":memory:"``).
 
     ``readonly=True`` opens an existing file for reading only (the CLI, the dashboard): it never blocks or
@@ -110,6 +113,7 @@ class SQLiteStore(Store):
         self.path = str(path)
         self.readonly = readonly
         self._lock = threading.RLock()
+        self._tmp: str | None = None
         memory = self.path == ":memory:"
         if not memory and readonly and not Path(self.path).exists():
             raise StoreError(f"No store at '{self.path}'.")
@@ -144,7 +148,9 @@ class SQLiteStore(Store):
             tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
             if tables:
                 raise StoreError(f"'{self.path}' is an SQLite file of another program, not a Sturgeon store.")
-            # executescript commits on its own, so the schema and its version go in one explicit transaction.
+        if version < SCHEMA_VERSION:
+            # executescript commits on its own, so the schema and its version go in one explicit transaction;
+            # every statement is IF NOT EXISTS, so an older file gains just the tables it lacks.
             db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     @contextmanager
@@ -214,7 +220,7 @@ class SQLiteStore(Store):
             raise StoreError(f"No study named '{name}' in '{self.path}'.")
         sid = found[0]
         with self._transaction():
-            for table in ("events", "reports", "trials"):
+            for table in ("events", "reports", "trials", "commands", "checkpoints", "branches"):
                 self._db.execute(f"DELETE FROM {table} WHERE study_id = ?", (sid,))
             self._db.execute("DELETE FROM studies WHERE id = ?", (sid,))
 
@@ -240,6 +246,13 @@ class SQLiteStore(Store):
                 (time.time(), study_id),
             ).rowcount
         return int(n)
+
+    def writer(self, study_id: int) -> int | None:
+        rows = self._read("SELECT writer_pid, writer_token FROM studies WHERE id = ?", (study_id,))
+        if not rows or rows[0][0] is None:
+            return None
+        pid, token = rows[0]
+        return int(pid) if _alive(int(pid), token) else None
 
     def release(self, study_id: int) -> None:
         if not self.readonly:
@@ -315,6 +328,18 @@ class SQLiteStore(Store):
             Event(t, s, k, p, json.loads(o), json.loads(n), r, src, at)
             for t, s, k, p, o, n, r, src, at in self._read(sql + " ORDER BY id", args)
         ]
+
+    def artifact_dir(self, study: str) -> Path:
+        """Where a study's files (panda checkpoints) live: ``<store stem>.artifacts/<study>/`` beside the
+        store file, or a temporary folder for an in-memory store."""
+        if self.path == ":memory:":
+            if self._tmp is None:
+                import tempfile
+
+                self._tmp = tempfile.mkdtemp(prefix="sturgeon-artifacts-")
+            return Path(self._tmp) / study
+        p = Path(self.path)
+        return p.parent / f"{p.stem}.artifacts" / study
 
     def integrity_check(self) -> str:
         return str(self._read("PRAGMA integrity_check")[0][0])

@@ -1,0 +1,91 @@
+"""What a person (or the babysitter) can ask of a running panda run, and how a change is checked.
+
+Commands travel through the store's queue (``Store.add_command``), so the CLI in another terminal, a
+notebook and the dashboard all speak to the run the same way, and a command issued while the run's process
+is down waits for it. A change is checked twice: when it is issued (so a typo fails at once, in the terminal
+that typed it, and nothing is queued) and when the run applies it (against the trainable's own rules).
+
+>>> from sturgeon.space import Float, Space
+>>> parse_assignments(["lr=0.02", "decay=cosine", "batch_norm=true"])
+{'lr': 0.02, 'decay': 'cosine', 'batch_norm': True}
+>>> check_changes(Space(lr=Float(1e-5, 1.0, scale="log")), {"lr": 2.0})
+Traceback (most recent call last):
+...
+sturgeon.space.SpaceError: The 'lr' parameter must be in [1e-05, 1]. Got 2.0 instead.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from sturgeon.space import Float, Space, SpaceError
+
+__all__ = ["CommandKind", "EventKind", "parse_assignments", "check_changes", "default_space"]
+
+
+class CommandKind(str, Enum):
+    SET = "set"  # args: {"params": {...}, "reason": str}
+    ROLLBACK = "rollback"  # args: {"to": epoch, "branch": int | None, "params": {...}, "reason": str}
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+
+
+class EventKind(str, Enum):
+    """The kinds of event a panda run records; every change to the run is one of these rows."""
+
+    SET = "set"  # a hyperparameter changed (by a person, or the babysitter)
+    ROLLBACK = "rollback"  # this branch starts from an earlier checkpoint (old: parent branch, new: epoch)
+    RESTART = "restart"  # the process died; this branch continues from the last checkpoint
+    PAUSE = "pause"
+    RESUME = "resume"
+    STOP = "stop"
+    DIVERGED = "diverged"  # the cost became NaN/inf or exploded and nothing rolled it back
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
+    """``["lr=0.02", "momentum=0.95"]`` to a dict; values read as TOML literals, else as plain strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise SpaceError(f"A change must look like name=value (e.g. lr=0.02). Got {item!r} instead.")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text  # a bare word: a choice such as cosine
+        out[name] = value
+    return out
+
+
+def check_changes(space: Space, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Each change validated against its parameter in ``space``; SpaceError names the first bad one."""
+    if not changes:
+        raise SpaceError("Give at least one change, e.g. lr=0.02. Got none instead.")
+    checked = {}
+    for name, value in changes.items():
+        if name not in space.params:
+            raise SpaceError(f"Unknown parameter '{name}': this run may change {', '.join(space.names)}.")
+        checked[name] = space.params[name].validate(value)
+    return checked
+
+
+def default_space() -> Space:
+    """What ``panda set`` may change in the built-in trainer when a config gives no [space]: the knobs that
+    matter while training, over wide ranges on their scales."""
+    return Space(
+        lr=Float(1e-6, 10.0, scale="log"),
+        momentum=Float(0.0, 0.9999, scale="reverse_log"),
+        beta1=Float(0.0, 0.9999, scale="reverse_log"),
+        beta2=Float(0.5, 0.99999, scale="reverse_log"),
+        rms_beta=Float(0.5, 0.99999, scale="reverse_log"),
+        l2=Float(0.0, 1.0),
+        keep_prob=Float(0.05, 1.0),
+    )

@@ -1,0 +1,312 @@
+"""The training side of a panda run: the one process that writes it.
+
+At each epoch boundary the session (1) applies queued commands in order, (2) lets the babysitter act,
+(3) trains one epoch, (4) reports its metrics and (5) hands an exact checkpoint to the background writer.
+A set issued while epoch e runs is applied after e: epochs up to e train with the old value, later ones
+with the new. Rollbacks, restarts after a crash and babysitter rescues all fork a new branch (a new trial)
+from a checkpoint, so the old history is never rewritten.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sturgeon.panda.babysitter import ActionKind, Babysitter
+from sturgeon.panda.checkpoints import CheckpointWriter, Retention, read_state
+from sturgeon.panda.control import CommandKind, EventKind, check_changes
+from sturgeon.panda.lineage import find_checkpoint, lineage_curve
+from sturgeon.space import SpaceError
+from sturgeon.store import Command, CommandState, Event, StoreError
+from sturgeon.train import Trainable
+from sturgeon.trial import TrialState
+
+if TYPE_CHECKING:
+    from sturgeon.panda.run import Run, RunStatus
+
+__all__ = ["Session"]
+
+
+class _Stop(Exception):
+    """Ends the training loop: a stop command, a give-up, or divergence."""
+
+
+class Session:
+    """Holds the run's trainable in memory between :meth:`train` calls of one process."""
+
+    def __init__(self, run: Run, make: Callable[[], Trainable]) -> None:
+        self.run, self.make, self.store, self.sid = run, make, run.store, run.study_id
+        self.settings = run.settings
+        rules = self.settings.babysitter
+        self.babysitter = Babysitter(rules) if rules is not None else None
+        self.retention = Retention(self.settings.keep_last, self.settings.keep_every)
+        self.writer = CheckpointWriter()
+        self.alive = True
+        self.paused = False
+        self.trainable: Trainable | None = None  # built by _attach: set up fresh, or loaded from a checkpoint
+        self.branch = -1
+        self.epoch = 0
+        self.params: dict[str, Any] = {}
+        self.curve: dict[int, dict[str, float]] = {}
+        self.store.claim(self.sid)  # marks a branch a dead process left running as interrupted
+        self._attach()
+
+    # -- starting points -----------------------------------------------------------------------------------
+    def _attach(self) -> None:
+        """Start the root branch, or continue the run from the last checkpoint of its current branch.
+
+        A run whose process is gone continues as a new branch (a RESTART event says why), unless the first
+        queued command is a rollback, which then decides where it continues.
+        """
+        trials = self.store.trials(self.sid)
+        if not trials:
+            params = dict(self.run.spec.attrs["params"])
+            self.trainable = self.make()
+            self.trainable.setup(params)
+            self._new_branch(None, 0, params)
+            self._checkpoint()
+            return
+        current = trials[-1]
+        if current.state is TrialState.RUNNING:  # this very process, with a new session: its own branch
+            self._finish(current.number, TrialState.INTERRUPTED, None, "its session was replaced")
+            current = self.store.trials(self.sid)[-1]
+        branches = self.store.branches(self.sid)
+        fork = next((b.step for b in branches if b.trial == current.number), 0)
+        self.branch, self.epoch = current.number, max([fork, *current.curve])
+        pending = self.store.commands(self.sid, CommandState.PENDING)
+        if pending and pending[0].kind == CommandKind.ROLLBACK.value:
+            self._apply(pending[0])
+            if self.trainable is not None:
+                return
+        ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, current.number, 10**9, at_most=True)
+        if ckpt is None:
+            raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from.")
+        if current.state is not TrialState.INTERRUPTED and ckpt.step >= self.settings.epochs:
+            raise StoreError(f"The run '{self.run.name}' is {current.state.value} at epoch {ckpt.step} of "
+                             f"{self.settings.epochs}: give more epochs to train further, or roll back.")
+        why = {TrialState.INTERRUPTED: "its process died", TrialState.COMPLETE: "trained further",
+               TrialState.PRUNED: "resumed after a stop", TrialState.DIVERGED: "resumed after divergence",
+               TrialState.FAILED: "resumed after a failure"}[current.state]
+        self._fork(ckpt.trial, ckpt.step, {}, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
+                   "resume", came_from=current.number)
+
+    def _new_branch(self, parent: int | None, step: int, params: dict[str, Any]) -> None:
+        self.branch = len(self.store.trials(self.sid))
+        self.store.add_trial(self.sid, self.branch, params, time.time())
+        self.store.add_branch(self.sid, self.branch, parent, step)
+        self.params, self.epoch = dict(params), step
+
+    def _fork(self, owner: int, step: int, changes: Mapping[str, Any], kind: EventKind, reason: str, source: str,
+              came_from: int) -> None:
+        """Load ``owner``'s checkpoint at ``step`` into a fresh trainable and continue as a new branch."""
+        self.writer.flush()
+        ckpt = next(c for c in self.store.checkpoints(self.sid, owner) if c.step == step)
+        saved = read_state(Path(self.run.artifacts) / ckpt.path)
+        trainable = self.make()
+        trainable.load(saved["trainable"])
+        if changes:
+            trainable.update(dict(changes))  # raises before anything is recorded if the trainable refuses
+        self.trainable = trainable
+        old_params = dict(saved["params"])
+        self._new_branch(owner, step, {**old_params, **changes})
+        self.curve = {e: m for e, m in self._line_curve().items() if e <= step}
+        self._event(kind, None, came_from, step, reason, source)
+        for name, value in changes.items():
+            self._event(EventKind.SET, name, old_params.get(name), value, reason, source)
+
+    def _line_curve(self) -> dict[int, dict[str, float]]:
+        trials = self.store.trials(self.sid)
+        return lineage_curve({t.number: t.curve for t in trials}, self.store.branches(self.sid), self.branch)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+    def train(self, until: int, on_epoch: Callable[[RunStatus], None] | None) -> RunStatus:
+        if self.paused:  # a previous train(until=...) returned early: this call resumes it
+            self._event(EventKind.RESUME, None, None, None, "train() called again", "api")
+            self.paused = False
+        try:
+            while True:
+                self._apply_commands()  # 1)
+                if self.epoch >= min(until, self.settings.epochs):
+                    break
+                self._warmup()  # 2) (the other babysitter rules act after an epoch, below)
+                metrics = {k: float(v) for k, v in self.trainable.step().items()  # type: ignore[union-attr]  # 3)
+                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                self.epoch += 1
+                self.store.add_report(self.sid, self.branch, self.epoch, metrics)  # 4)
+                self.curve[self.epoch] = metrics
+                if self._after_epoch(metrics):
+                    continue  # rolled back: no checkpoint of the bad epoch
+                self._checkpoint()  # 5)
+                if on_epoch is not None:
+                    on_epoch(self._light_status())
+        except _Stop:
+            self.close()
+            return self.run.status()
+        except KeyboardInterrupt:
+            self._finish(self.branch, TrialState.INTERRUPTED, None, f"interrupted (Ctrl-C) during epoch {self.epoch + 1}")
+            self.close()
+            raise
+        except BaseException as e:
+            self._finish(self.branch, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
+            self.close()
+            raise
+        if self.epoch >= self.settings.epochs:
+            self._finish(self.branch, TrialState.COMPLETE, self._value(), None)
+            self.close()
+        else:  # the caller asked for fewer epochs: hold the run, paused, until train() is called again
+            self.writer.flush()
+            self.paused = True
+            self._event(EventKind.PAUSE, None, None, None, f"train() returned at epoch {self.epoch}", "api")
+        return self.run.status()
+
+    def _after_epoch(self, metrics: Mapping[str, float]) -> bool:
+        """Divergence and plateau rules; True when the run was rolled back."""
+        value = metrics.get(self.settings.metric)
+        if self.babysitter is None:
+            if value is not None and not math.isfinite(value):
+                self._diverged(f"{self.settings.metric} became {value} at epoch {self.epoch}")
+            return False
+        events = self.store.events(self.sid)
+        cuts = sum(e.kind == EventKind.ROLLBACK.value and e.source == "babysitter" for e in events)
+        lr_name = self.babysitter.rules.lr_param
+        changed = [e.step for e in events if e.trial == self.branch and e.param == lr_name and e.kind == "set"]
+        fork = next(b.step for b in self.store.branches(self.sid) if b.trial == self.branch)
+        action = self.babysitter.after_epoch(self.epoch, self.curve, self.params, cuts=cuts,
+                                             lr_changed_at=max([fork, *changed]))
+        if action is None:
+            return False
+        if action.kind is ActionKind.GIVE_UP:
+            self._diverged(action.reason)
+        if action.kind is ActionKind.SET:
+            self._set(action.changes, action.reason, "babysitter")
+            return False
+        branches = self.store.branches(self.sid)
+        ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, self.branch, action.to or 0, at_most=True)
+        if ckpt is None:
+            self._diverged(f"{action.reason}, but no checkpoint is left to roll back to")
+        came_from, diverged_at = self.branch, self.epoch
+        self._fork(ckpt.trial, ckpt.step, action.changes, EventKind.ROLLBACK, action.reason, "babysitter",  # type: ignore[union-attr]
+                   came_from=came_from)
+        self._finish(came_from, TrialState.PRUNED, None, f"diverged at epoch {diverged_at}; rolled back")
+        return True
+
+    def _warmup(self) -> None:
+        if self.babysitter is None or not self.babysitter.rules.warmup_epochs:
+            return
+        name = self.babysitter.rules.lr_param
+        by_person = any(e.param == name and e.source != "babysitter" for e in self.store.events(self.sid))
+        target = self.run.spec.attrs["params"].get(name)
+        lr = None if by_person or target is None else self.babysitter.warmup_lr(self.epoch + 1, float(target))
+        if lr is not None and lr != self.params.get(name):
+            self._set({name: lr}, f"warm-up: epoch {self.epoch + 1} of {self.babysitter.rules.warmup_epochs}", "babysitter")
+
+    # -- commands ------------------------------------------------------------------------------------------
+    def _apply_commands(self) -> None:
+        while True:
+            pending = self.store.commands(self.sid, CommandState.PENDING)
+            for cmd in pending:
+                self._apply(cmd)
+            if not self.paused or not self.alive:
+                return
+            time.sleep(self.settings.poll_seconds)
+
+    def _apply(self, cmd: Command) -> None:
+        kind, args = cmd.kind, cmd.args
+        try:
+            if kind == CommandKind.SET.value:
+                self._set(check_changes(self.run.space, args.get("params", {})), args.get("reason", ""), cmd.source)
+            elif kind == CommandKind.ROLLBACK.value:
+                changes = check_changes(self.run.space, args["params"]) if args.get("params") else {}
+                branches = self.store.branches(self.sid)
+                ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, args.get("branch", self.branch),
+                                       int(args["to"]))
+                if ckpt is None:
+                    raise StoreError(f"no checkpoint at epoch {args['to']} on branch {args.get('branch')}")
+                came_from = self.branch
+                reason = args.get("reason") or f"rolled back from epoch {self.epoch} to {ckpt.step}"
+                self._fork(ckpt.trial, ckpt.step, changes, EventKind.ROLLBACK, reason, cmd.source, came_from)
+                self._finish(came_from, TrialState.PRUNED, None, f"abandoned: rolled back to epoch {ckpt.step} "
+                             f"(branch {self.branch})")
+            elif kind == CommandKind.PAUSE.value:
+                if not self.paused:
+                    self.writer.flush()
+                    self.paused = True
+                    self._event(EventKind.PAUSE, None, None, None, "", cmd.source)
+            elif kind == CommandKind.RESUME.value:
+                if self.paused:
+                    self.paused = False
+                    self._event(EventKind.RESUME, None, None, None, "", cmd.source)
+            elif kind == CommandKind.STOP.value:
+                self.store.finish_command(self.sid, cmd.id, CommandState.APPLIED, f"stopped at epoch {self.epoch}")
+                self._event(EventKind.STOP, None, None, None, f"stopped at epoch {self.epoch}", cmd.source)
+                self._finish(self.branch, TrialState.PRUNED, self._value(), f"stopped at epoch {self.epoch}")
+                raise _Stop
+            else:
+                raise ValueError(f"unknown command kind {kind!r}")
+        except (SpaceError, ValueError, StoreError, KeyError) as e:
+            self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, str(e))
+            return
+        self.store.finish_command(self.sid, cmd.id, CommandState.APPLIED, f"at epoch {self.epoch}")
+
+    def _set(self, changes: Mapping[str, Any], reason: str, source: str) -> None:
+        self.trainable.update(dict(changes))  # type: ignore[union-attr]  # the trainable's own checks; raises before anything changes
+        for name, value in changes.items():
+            old = self.params.get(name)
+            self.params[name] = value
+            self._event(EventKind.SET, name, old, value, reason, source)
+
+    # -- records -------------------------------------------------------------------------------------------
+    def _event(self, kind: EventKind, param: str | None, old: Any, new: Any, reason: str, source: str) -> None:
+        self.store.add_event(self.sid, Event(self.branch, self.epoch, kind.value, param, old, new, reason, source,
+                                             time.time()))
+
+    def _checkpoint(self) -> None:
+        branch, epoch = self.branch, self.epoch
+        assert self.trainable is not None
+        state = {"trainable": self.trainable.save(), "params": dict(self.params), "epoch": epoch, "branch": branch}
+        rel = f"branch-{branch}/epoch-{epoch:05d}.ckpt"
+        artifacts = Path(self.run.artifacts)
+
+        def done(path: Path) -> None:  # on the writer thread, once the file is complete
+            self.store.add_checkpoint(self.sid, branch, epoch, rel)
+            mine = self.store.checkpoints(self.sid, branch)
+            forks = {b.step for b in self.store.branches(self.sid) if b.parent == branch}
+            keep = self.retention.keep([c.step for c in mine], protected=forks)
+            for c in mine:
+                if c.step not in keep:
+                    self.store.delete_checkpoint(self.sid, branch, c.step)
+                    (artifacts / c.path).unlink(missing_ok=True)
+
+        self.writer.submit(state, artifacts / rel, done)
+
+    def _value(self) -> float | None:
+        v = self.curve.get(self.epoch, {}).get(self.settings.metric)
+        return v if v is not None and math.isfinite(v) else None
+
+    def _finish(self, branch: int, state: TrialState, value: float | None, error: str | None) -> None:
+        try:
+            self.store.finish_trial(self.sid, branch, state, value, error, time.time())
+        except StoreError:
+            pass  # already finished (a rollback abandoned it)
+
+    def _diverged(self, reason: str) -> None:
+        self._event(EventKind.DIVERGED, None, None, None, reason, "babysitter" if self.babysitter else "run")
+        self._finish(self.branch, TrialState.DIVERGED, None, reason)
+        raise _Stop
+
+    def _light_status(self) -> RunStatus:
+        from sturgeon.panda.run import RunState, RunStatus
+
+        return RunStatus(self.run.name, RunState.RUNNING, self.branch, self.epoch, self.settings.epochs,
+                         dict(self.params), {self.epoch: self.curve[self.epoch]}, [], [], [])
+
+    def close(self) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        try:
+            self.writer.close()
+        finally:
+            self.store.release(self.sid)

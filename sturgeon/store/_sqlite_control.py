@@ -1,0 +1,114 @@
+"""The SQLite tables of control: the command queue, checkpoint records and the branch tree.
+
+Kept apart from ``sqlite.py`` because they serve the modes (panda, later PBT), not every study. Any process
+may append a command (the CLI's ``panda set`` does); only the study's writer marks it applied or refused.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sturgeon.store.base import Branch, Checkpoint, Command, CommandState, StoreError
+
+CONTROL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS commands (
+    id INTEGER PRIMARY KEY,
+    study_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    args TEXT NOT NULL,              -- JSON
+    source TEXT NOT NULL,
+    issued_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    outcome TEXT NOT NULL DEFAULT '',
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS pending_commands ON commands (study_id, state);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    study_id INTEGER NOT NULL,
+    trial INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    path TEXT NOT NULL,              -- relative to the store's artifact folder
+    created_at REAL NOT NULL,
+    PRIMARY KEY (study_id, trial, step)
+);
+CREATE TABLE IF NOT EXISTS branches (
+    study_id INTEGER NOT NULL,
+    trial INTEGER NOT NULL,
+    parent INTEGER,
+    step INTEGER NOT NULL,
+    PRIMARY KEY (study_id, trial)
+);
+"""
+
+
+class ControlTables:
+    """Mixin for SQLiteStore: the control methods of the Store contract over the tables above."""
+
+    if TYPE_CHECKING:  # provided by SQLiteStore
+        def _write(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor: ...
+
+        def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def _control_read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._read(sql, args)
+        except sqlite3.OperationalError as e:  # a version-1 file opened read-only has no control tables yet
+            if "no such table" in str(e):
+                return []
+            raise
+
+    # -- commands ------------------------------------------------------------------------------------------
+    def add_command(self, study_id: int, kind: str, args: Mapping[str, Any], source: str) -> int:
+        cur = self._write(
+            "INSERT INTO commands (study_id, kind, args, source, issued_at) VALUES (?, ?, ?, ?, ?)",
+            (study_id, kind, json.dumps(dict(args)), source, time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def commands(self, study_id: int, state: CommandState | None = None) -> list[Command]:
+        sql = "SELECT id, kind, args, source, issued_at, state, outcome, done_at FROM commands WHERE study_id = ?"
+        args: tuple[Any, ...] = (study_id,)
+        if state is not None:
+            sql, args = sql + " AND state = ?", (study_id, state.value)
+        return [
+            Command(i, k, json.loads(a), src, at, CommandState(st), out, done)
+            for i, k, a, src, at, st, out, done in self._control_read(sql + " ORDER BY id", args)
+        ]
+
+    def finish_command(self, study_id: int, command_id: int, state: CommandState, outcome: str) -> None:
+        cur = self._write(
+            "UPDATE commands SET state = ?, outcome = ?, done_at = ? WHERE study_id = ? AND id = ? AND state = 'pending'",
+            (state.value, outcome, time.time(), study_id, command_id),
+        )
+        if cur.rowcount != 1:
+            raise StoreError(f"Command {command_id} is not pending, so it cannot be marked {state.value}.")
+
+    # -- checkpoints ---------------------------------------------------------------------------------------
+    def add_checkpoint(self, study_id: int, trial: int, step: int, path: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO checkpoints (study_id, trial, step, path, created_at) VALUES (?, ?, ?, ?, ?)",
+            (study_id, trial, step, path, time.time()),
+        )
+
+    def checkpoints(self, study_id: int, trial: int | None = None) -> list[Checkpoint]:
+        sql = "SELECT trial, step, path, created_at FROM checkpoints WHERE study_id = ?"
+        args: tuple[Any, ...] = (study_id,)
+        if trial is not None:
+            sql, args = sql + " AND trial = ?", (study_id, trial)
+        return [Checkpoint(t, s, p, c) for t, s, p, c in self._control_read(sql + " ORDER BY trial, step", args)]
+
+    def delete_checkpoint(self, study_id: int, trial: int, step: int) -> None:
+        self._write("DELETE FROM checkpoints WHERE study_id = ? AND trial = ? AND step = ?", (study_id, trial, step))
+
+    # -- the branch tree -----------------------------------------------------------------------------------
+    def add_branch(self, study_id: int, trial: int, parent: int | None, step: int) -> None:
+        self._write("INSERT INTO branches (study_id, trial, parent, step) VALUES (?, ?, ?, ?)",
+                    (study_id, trial, parent, step))
+
+    def branches(self, study_id: int) -> list[Branch]:
+        rows = self._control_read("SELECT trial, parent, step FROM branches WHERE study_id = ? ORDER BY trial",
+                                  (study_id,))
+        return [Branch(t, p, s) for t, p, s in rows]

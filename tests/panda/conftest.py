@@ -1,0 +1,47 @@
+"""Panda fixtures: one digits dataset, one thread, a store file per test."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from sturgeon.panda import PandaSettings, Run, read_state
+from sturgeon.train import Dataset, Trainer, load_data
+
+# A small, quick digits MLP trained with momentum: the knobs a person turns while babysitting.
+PARAMS = {"optimizer": "momentum", "lr": 0.05, "momentum": 0.9, "units": 32, "seed": 3}
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    return load_data("digits")
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "runs.db"
+
+
+def make_run(store: Path, name: str = "r", params: dict | None = None, **settings) -> Run:
+    settings.setdefault("keep_every", 1)
+    return Run.create(name, params or PARAMS, store=store, settings=PandaSettings(**settings))
+
+
+def weights_at(run: Run, branch: int, epoch: int) -> dict[str, torch.Tensor]:
+    """The model weights in the checkpoint of ``branch`` after ``epoch``."""
+    ckpt = next(c for c in run.store.checkpoints(run.study_id, branch) if c.step == epoch)
+    return read_state(run.artifacts / ckpt.path)["trainable"]["weights"]
+
+
+def trainer_of(data: Dataset):
+    return lambda: Trainer(data)

@@ -1,0 +1,163 @@
+"""Panda runs through the Python API: exact replay of rollbacks, live sets at epoch boundaries, control."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from sturgeon.panda import EventKind, PandaSettings, Run, RunState
+from sturgeon.space import Int, Space, SpaceError
+from sturgeon.store import CommandState, StoreError
+from sturgeon.train import Trainer
+from sturgeon.trial import TrialState
+from tests.panda.conftest import PARAMS, make_run, trainer_of, weights_at
+
+
+def test_rollback_without_change_replays_bit_for_bit(store, digits):
+    run = make_run(store, epochs=10)
+    first = run.train(trainer_of(digits))
+    assert first.state is RunState.FINISHED and first.epoch == 10 and first.branch == 0
+    run.rollback(to=4, reason="replay")
+    second = run.train(trainer_of(digits))
+    assert second.branch == 1 and second.state is RunState.FINISHED
+    trials = {t.number: t for t in second.trials}
+    assert sorted(trials[1].curve) == [5, 6, 7, 8, 9, 10]  # the branch owns the epochs after its fork
+    for epoch in range(5, 11):
+        assert trials[1].curve[epoch] == trials[0].curve[epoch]  # every metric, exactly
+    a, b = weights_at(run, 0, 10), weights_at(run, 1, 10)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert second.curve == {e: trials[0].curve[e] for e in range(1, 11)}  # the line's curve: 1-4 from branch 0
+    rb = [e for e in second.events if e.kind == EventKind.ROLLBACK.value]
+    assert [(e.trial, e.step, e.old, e.new, e.reason) for e in rb] == [(1, 4, 0, 4, "replay")]
+    assert run.store.branches(run.study_id)[1].parent == 0
+
+
+def test_set_during_epoch_e_applies_from_epoch_e_plus_1(store, digits):
+    e, new_lr = 3, 0.01
+    run = make_run(store, epochs=6)
+
+    class Watched(Trainer):
+        def step(self):  # another handle, as another terminal would, issues the set while epoch e trains
+            if self.epoch + 1 == e:
+                Run.open("r", store).set(lr=new_lr, reason="wobbly", source="cli")
+            return super().step()
+
+    status = run.train(lambda: Watched(digits))
+    assert [status.curve[k]["lr"] for k in range(1, 7)] == [0.05] * e + [new_lr] * (6 - e)
+    sets = [x for x in status.events if x.kind == "set"]
+    assert [(x.step, x.param, x.old, x.new, x.source, x.reason) for x in sets] == [(e, "lr", 0.05, new_lr, "cli", "wobbly")]
+    assert status.params["lr"] == new_lr
+    # the same schedule by hand, without panda: e epochs at 0.05, then update(lr) — identical weights
+    ref = Trainer(digits)
+    ref.setup(PARAMS)
+    for k in range(6):
+        if k == e:
+            ref.update({"lr": new_lr})
+        ref.step()
+    got = weights_at(run, 0, 6)
+    assert all(torch.equal(got[k], ref.weights[k].detach()) for k in got)
+    assert ref.params.lr == new_lr
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": 5e-8}, "The 'lr' parameter must be in [1e-06, 10]. Got 5e-08 instead."),
+    ({"lr": "fast"}, "The 'lr' parameter must be a number. Got 'fast' instead."),
+    ({"units": 64}, "Unknown parameter 'units': this run may change lr, momentum, beta1, beta2, rms_beta, l2, keep_prob."),
+    ({}, "Give at least one change, e.g. lr=0.02. Got none instead."),
+])
+def test_invalid_set_changes_nothing_and_says_why(store, digits, changes, message):
+    run = make_run(store, epochs=2)
+    with pytest.raises(SpaceError) as err:
+        run.set(**changes)
+    assert str(err.value) == message
+    assert run.store.commands(run.study_id) == []  # nothing queued
+    status = run.train(trainer_of(digits))
+    assert [status.curve[k]["lr"] for k in (1, 2)] == [0.05, 0.05] and not [e for e in status.events if e.kind == "set"]
+
+
+def test_a_change_the_trainable_refuses_is_refused_at_the_boundary_and_changes_nothing(store, digits):
+    # The space allows batch_size 1, but the trainer refuses it under batch norm: checked when applied.
+    run = Run.create("r", {**PARAMS, "batch_norm": True}, store=store, space=Space(batch_size=Int(1, 256)),
+                     settings=PandaSettings(epochs=2))
+    cid = run.set(batch_size=1)
+    status = run.train(trainer_of(digits))
+    cmd = run.wait(cid, 0)
+    assert cmd.state is CommandState.REFUSED
+    assert cmd.outcome == "The 'batch_size' parameter must be an integer >= 2 with batch_norm. Got 1 instead."
+    assert "batch_size" not in status.params and status.state is RunState.FINISHED
+    assert not [e for e in status.events if e.kind == "set"]
+
+
+def test_pause_resume_stop_from_another_thread(store, digits):
+    run = make_run(store, epochs=50, poll_seconds=0.01)
+    control = Run.open("r", store)
+    seen: list[int] = []
+
+    def on_epoch(s):
+        seen.append(s.epoch)
+        if s.epoch == 2:
+            control.pause(source="cli")
+
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(status=run.train(trainer_of(digits), on_epoch=on_epoch)))
+    worker.daemon = True  # a failed assertion below must not leave the test process waiting on it
+    worker.start()
+    # wait until the pause is applied, then check nothing trains while paused
+    for _ in range(500):
+        if control.status().state is RunState.PAUSED:
+            break
+        threading.Event().wait(0.01)
+    assert control.status().state is RunState.PAUSED and control.status().pid is not None
+    threading.Event().wait(0.1)
+    assert seen == [1, 2]
+    set_id = control.set(lr=0.02)
+    assert control.wait(set_id, 5).state is CommandState.APPLIED  # applied while paused
+    control.resume(source="cli")
+    for _ in range(500):
+        if len(seen) >= 4:
+            break
+        threading.Event().wait(0.01)
+    stop_id = control.stop(source="cli")
+    worker.join(10)
+    status = result["status"]
+    assert status.state is RunState.STOPPED and control.wait(stop_id, 0).state is CommandState.APPLIED
+    assert 4 <= status.epoch < 50 and status.curve[3]["lr"] == 0.02
+    kinds = [e.kind for e in status.events]
+    assert kinds == ["pause", "set", "resume", "stop"]
+    assert status.trials[0].state is TrialState.PRUNED and status.trials[0].value == status.curve[status.epoch]["dev_error"]
+    assert all(c.state is CommandState.APPLIED for c in control.store.commands(control.study_id))
+
+
+def test_resume_a_stopped_run_and_train_a_finished_one_further(store, digits):
+    run = make_run(store, epochs=3)
+    run.train(trainer_of(digits))
+    with pytest.raises(StoreError, match="is complete at epoch 3 of 3: give more epochs"):
+        Run.open("r", store).train(trainer_of(digits))
+    status = Run.open("r", store).train(trainer_of(digits), epochs=5)
+    assert status.state is RunState.FINISHED and status.epoch == 5 and status.branch == 1
+    restart = [e for e in status.events if e.kind == EventKind.RESTART.value]
+    assert [(e.trial, e.step, e.reason) for e in restart] == [(1, 3, "trained further; continues from epoch 3")]
+    # continuing a finished run equals having trained 5 epochs in one go
+    ref = make_run(store, name="ref", epochs=5).train(trainer_of(digits))
+    assert status.curve == ref.curve
+
+
+def test_rollback_refused_at_issue_time(store, digits):
+    run = make_run(store, epochs=3, keep_last=1, keep_every=0)
+    run.train(trainer_of(digits))
+    with pytest.raises(StoreError, match=r"Branch 0 of 'r' has no checkpoint at epoch 1; it has: 0, 3\."):
+        run.rollback(to=1)
+    with pytest.raises(StoreError, match=r"The run 'r' has no branch 7; branches: 0\."):
+        run.rollback(to=0, branch=7)
+    with pytest.raises(SpaceError, match="The 'lr' parameter must be in"):
+        run.rollback(to=0, lr=100.0)
+    assert run.store.commands(run.study_id) == []
+
+
+def test_open_refuses_studies_and_missing_runs(store):
+    with pytest.raises(StoreError, match="No panda run named 'nope'"):
+        Run.open("nope", store)
+    make_run(store, epochs=1)
+    with pytest.raises(StoreError, match="A run named 'r' already exists; resume it"):
+        make_run(store, epochs=1)
