@@ -182,6 +182,7 @@ class Session:
         if action.kind is ActionKind.SET:
             self._set(action.changes, action.reason, "babysitter")
             return False
+        self.writer.flush()  # the checkpoint to go back to may still be on its way to the disk
         branches = self.store.branches(self.sid)
         ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, self.branch, action.to or 0, at_most=True)
         if ckpt is None:
@@ -219,6 +220,7 @@ class Session:
                 self._set(check_changes(self.run.space, args.get("params", {})), args.get("reason", ""), cmd.source)
             elif kind == CommandKind.ROLLBACK.value:
                 changes = check_changes(self.run.space, args["params"]) if args.get("params") else {}
+                self.writer.flush()
                 branches = self.store.branches(self.sid)
                 ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, args.get("branch", self.branch),
                                        int(args["to"]))

@@ -1,0 +1,108 @@
+"""The auto-babysitter: divergence rollback with an α cut, plateau decay, warm-up — each an event with a reason."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sturgeon.panda import BabysitterRules, EventKind, PandaSettings, Run, RunState
+from sturgeon.space import Float, Space
+from sturgeon.train import Trainer
+from sturgeon.trial import TrialState
+from tests.panda.conftest import trainer_of, weights_at
+from tests.panda.quadratic import Quadratic
+
+SPACE = Space(lr=Float(1e-4, 100.0, scale="log"))
+
+
+def quad_run(store, lr: float, epochs: int, **rules) -> Run:
+    return Run.create("q", {"lr": lr, "x0": 1.0, "floor": rules.pop("floor", 0.0)}, store=store, space=SPACE,
+                      settings=PandaSettings(epochs=epochs, keep_every=1, babysitter=BabysitterRules(**rules)))
+
+
+def test_divergence_rolls_back_and_cuts_lr_closed_form(store):
+    # lr 1.6: x is multiplied by -2.2 per epoch, the cost by 4.84 > 4: diverged at epoch 2, roll back to 1.
+    status = quad_run(store, 1.6, 5, diverge_factor=4.0, lr_cut=0.5).train(Quadratic)
+    assert status.state is RunState.FINISHED and status.branch == 1
+    rb = [e for e in status.events if e.kind == EventKind.ROLLBACK.value]
+    assert [(e.trial, e.step, e.source) for e in rb] == [(1, 1, "babysitter")]
+    assert rb[0].reason == "train_cost 23.43 at epoch 2 is above 4x its best 4.84: roll back and cut lr x0.5"
+    cut = [e for e in status.events if e.kind == "set"]
+    assert [(e.trial, e.step, e.param, e.old, e.new) for e in cut] == [(1, 1, "lr", 1.6, 0.8)]
+    # epoch 1 at lr 1.6, epochs 2..5 at 0.8: x = -2.2 · (-0.6)^(e-1)
+    for e in range(1, 6):
+        assert status.curve[e]["train_cost"] == pytest.approx((2.2 * 0.6 ** (e - 1)) ** 2, rel=1e-12)
+    assert status.trials[0].state is TrialState.PRUNED and status.trials[0].error == "diverged at epoch 2; rolled back"
+
+
+def test_overflow_to_inf_rolls_back_to_epoch_0(store):
+    # x0 = 1e154: after one epoch at lr 1.6 the cost (2.2e154)² overflows to inf.
+    run = Run.create("q", {"lr": 1.6, "x0": 1e154}, store=store, space=SPACE,
+                     settings=PandaSettings(epochs=2, babysitter=BabysitterRules()))
+    status = run.train(Quadratic)
+    rb = next(e for e in status.events if e.kind == "rollback")
+    assert (rb.step, rb.reason) == (0, "train_cost became inf at epoch 1: roll back and cut lr x0.5")
+    assert status.state is RunState.FINISHED and status.curve[2]["train_cost"] == pytest.approx((0.36e154) ** 2)
+
+
+def test_without_babysitter_a_non_finite_metric_ends_the_branch_diverged(store):
+    run = Run.create("q", {"lr": 1.6, "x0": 1e154}, store=store, space=SPACE, settings=PandaSettings(epochs=3))
+    status = run.train(Quadratic)
+    assert status.state is RunState.DIVERGED and status.epoch == 1
+    assert [(e.kind, e.source, e.reason) for e in status.events] == [("diverged", "run", "dev_error became inf at epoch 1")]
+
+
+def test_give_up_after_max_cuts(store):
+    status = quad_run(store, 50.0, 6, diverge_factor=4.0, lr_cut=0.5, max_cuts=2).train(Quadratic)
+    assert status.state is RunState.DIVERGED
+    kinds = [(e.kind, e.source) for e in status.events]
+    assert kinds == [("rollback", "babysitter"), ("set", "babysitter"), ("rollback", "babysitter"),
+                     ("set", "babysitter"), ("diverged", "babysitter")]
+    assert [e.new for e in status.events if e.kind == "set"] == [25.0, 12.5]
+    assert status.events[-1].reason.endswith("gave up after 2 cut(s) of lr")
+    assert status.trials[-1].state is TrialState.DIVERGED
+
+
+def test_plateau_decays_lr_at_closed_form_epochs(store):
+    # lr 0.25 halves x each epoch; dev_error = max(0.25^e, 0.01) is flat from epoch 4 on.
+    status = quad_run(store, 0.25, 9, plateau_epochs=2, plateau_factor=0.5, floor=0.01).train(Quadratic)
+    sets = [(e.step, e.old, e.new, e.source) for e in status.events if e.kind == "set"]
+    assert sets == [(6, 0.25, 0.125, "babysitter"), (8, 0.125, 0.0625, "babysitter")]
+    assert [status.curve[e]["lr"] for e in range(1, 10)] == [0.25] * 6 + [0.125] * 2 + [0.0625]
+    assert "dev_error has not improved for 2 epochs" in status.events[0].reason
+
+
+def test_warmup_ramps_lr_linearly(store):
+    status = quad_run(store, 0.4, 6, warmup_epochs=4).train(Quadratic)
+    assert [status.curve[e]["lr"] for e in range(1, 7)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4], abs=1e-15)
+    assert [(e.step, e.reason) for e in status.events][:2] == [(0, "warm-up: epoch 1 of 4"), (1, "warm-up: epoch 2 of 4")]
+
+
+def test_digits_run_with_too_high_lr_is_rescued(store, digits):
+    """Momentum 0.99 with α = 0.2 explodes at epoch 2 (cost ×17); the babysitter rolls back and halves α."""
+    params = {"optimizer": "momentum", "lr": 0.2, "momentum": 0.99, "units": 32, "seed": 3}
+    alone = Trainer(digits)
+    alone.setup(params)
+    costs = [alone.step()["train_cost"] for _ in range(2)]
+    assert costs[1] > 4 * costs[0]  # the known epoch of divergence
+    run = Run.create("d", params, store=store, settings=PandaSettings(
+        epochs=6, keep_every=1, babysitter=BabysitterRules(diverge_factor=4.0, lr_cut=0.5)))
+    status = run.train(trainer_of(digits))
+    assert status.state is RunState.FINISHED
+    rollbacks = [e for e in status.events if e.kind == "rollback"]
+    assert rollbacks and rollbacks[0].step == 1 and "at epoch 2 is above 4x its best" in rollbacks[0].reason
+    assert [e.new for e in status.events if e.kind == "set"][0] == 0.1
+    final = status.curve[6]["train_cost"]
+    assert math.isfinite(final) and final < costs[0]
+    best = min(m["train_cost"] for m in status.curve.values())
+    assert all(m["train_cost"] <= 4 * best for m in status.curve.values())
+    # the rescued line is exact: one epoch at 0.2, the rest at the lr the events say
+    ref = Trainer(digits)
+    ref.setup(params)
+    lr_by_epoch = {e: m["lr"] for e, m in status.curve.items()}
+    for e in range(1, 7):
+        ref.update({"lr": lr_by_epoch[e]})
+        ref.step()
+    got = weights_at(run, status.branch, 6)
+    assert all(torch.equal(got[k], ref.weights[k].detach()) for k in got)
