@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sturgeon.cli_common import STORE_OPTION, clean_errors as _clean_errors, err, fmt, out
 from sturgeon.samplers import refine_box
 from sturgeon.space import Param, Scale, Space, SpaceError
 from sturgeon.store import SQLiteStore, StoreError
@@ -31,41 +32,6 @@ app = typer.Typer(
     help="Tune deep networks the way practitioners do: random search on the right scale, coarse to fine.",
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
 )
-# Piped output (logs, CI, `| less`) gets room for the whole leaderboard instead of rich's 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
-
-STORE_OPTION = typer.Option("sturgeon.db", "--store", "-s", envvar="STURGEON_STORE", help="The SQLite store file.")
-
-
-@contextmanager
-def _clean_errors() -> Iterator[None]:
-    """Turn every expected error into one red line and exit code 2."""
-    try:
-        yield
-    except (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError, sqlite3.Error) as e:
-        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def fmt(param: Param | None, value: Any) -> str:
-    """A value as its scale reads best: α as 3.2e-03, β as 0.9950 (enough digits to see 1 − β).
-
-    >>> from sturgeon.space import Float
-    >>> fmt(Float(1e-4, 1, scale="log"), 0.0031623), fmt(Float(0.9, 0.999, scale="reverse_log"), 0.99512)
-    ('3.16e-03', '0.99512')
-    """
-    if isinstance(value, bool) or not isinstance(value, float):
-        return str(value)
-    scale = getattr(param, "scale", Scale.LINEAR)
-    if scale is Scale.LOG:
-        return f"{value:.2e}"
-    if scale is Scale.REVERSE_LOG and value < 1:
-        digits = max(2, math.ceil(-math.log10(1 - value)) + 2)  # three significant digits of 1 - beta
-        return f"{value:.{digits}f}"
-    return f"{value:.4g}"
-
-
 def _open(study: str, store: Path) -> Study:
     return Study.load(study, SQLiteStore(store, readonly=True), readonly=True)
 
@@ -290,6 +256,11 @@ def _range(p: Param) -> str:
     if d["type"] == "choice":
         return ", ".join(map(str, d["values"]))
     return f"[{fmt(p, float(d['lo']))}, {fmt(p, float(d['hi']))}]" if d["type"] == "float" else f"[{d['lo']}, {d['hi']}]"
+
+
+from sturgeon.cli_panda import panda_app  # noqa: E402 - the panda sub-commands, after the shared app exists
+
+app.add_typer(panda_app, name="panda")
 
 
 def main() -> None:  # pragma: no cover

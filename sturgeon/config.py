@@ -41,7 +41,7 @@ from sturgeon.caviar.runner import CaviarSettings
 from sturgeon.samplers import Sampler, sampler_from_dict
 from sturgeon.space import Space
 
-__all__ = ["ConfigError", "TuneConfig", "load_config", "load_function"]
+__all__ = ["ConfigError", "TuneConfig", "load_config", "load_function", "read_toml", "data_section"]
 
 _SECTIONS = {"study", "sampler", "objective", "space", "data", "model", "caviar"}
 # Metrics the built-in trainer reports each epoch: the only names [study] metric may take with [data].
@@ -108,9 +108,8 @@ def _int(section: Mapping[str, Any], key: str, default: int, lo: int, where: str
     return v
 
 
-def load_config(path: str | Path) -> TuneConfig:
-    """Read and check a tune config; every problem is one ConfigError line naming the key."""
-    path = Path(path)
+def read_toml(path: Path, sections: set[str]) -> dict[str, Any]:
+    """A config file's tables, checked to be known sections."""
     if not path.exists():
         raise ConfigError(f"The config file does not exist: '{path}'.")
     try:
@@ -120,9 +119,16 @@ def load_config(path: str | Path) -> TuneConfig:
     for section, value in raw.items():
         if not isinstance(value, dict):
             raise ConfigError(f"The '{section}' key must be a [{section}] table. Got {value!r} instead.")
-    unknown = set(raw) - _SECTIONS
+    unknown = set(raw) - sections
     if unknown:
-        raise ConfigError(f"Unknown section [{sorted(unknown)[0]}] in '{path}'. Known: {', '.join(sorted(_SECTIONS))}.")
+        raise ConfigError(f"Unknown section [{sorted(unknown)[0]}] in '{path}'. Known: {', '.join(sorted(sections))}.")
+    return raw
+
+
+def load_config(path: str | Path) -> TuneConfig:
+    """Read and check a tune config; every problem is one ConfigError line naming the key."""
+    path = Path(path)
+    raw = read_toml(path, _SECTIONS)
     study = raw.get("study", {})
     bad = set(study) - _STUDY_KEYS
     if bad:
@@ -179,6 +185,25 @@ _DATA_TYPES: dict[str, tuple[type, ...]] = {
 _DATA_KEYS = set(_DATA_TYPES)
 
 
+def data_section(path: Path, data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The dataset name (a file path resolved against the config's folder) and load_data's other options."""
+    data_spec = dict(data)
+    bad = set(data_spec) - _DATA_KEYS
+    if bad:
+        raise ConfigError(f"Unknown key 'data.{sorted(bad)[0]}'. Known: {', '.join(sorted(_DATA_KEYS))}.")
+    for key, value in data_spec.items():
+        ok = isinstance(value, _DATA_TYPES[key]) and not (isinstance(value, bool) and bool not in _DATA_TYPES[key])
+        if not ok:
+            kind = {str: "string", float: "number", int: "integer", bool: "boolean"}[_DATA_TYPES[key][0]]
+            raise ConfigError(f"The 'data.{key}' key must be a {kind}. Got {value!r} instead.")
+    if "name" not in data_spec:
+        raise ConfigError("The [data] section needs 'name': digits, mnist1d, or a path to a .npz or .csv file.")
+    name = str(data_spec.pop("name"))
+    if name.endswith((".npz", ".csv")) and not Path(name).is_absolute():
+        name = os.path.normpath(path.parent / name)
+    return name, data_spec
+
+
 def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, metric: str) -> TrainerSetup:
     """The built-in trainer on ``[data]`` with ``[model]``'s fixed settings; checked before any trial runs.
 
@@ -189,23 +214,11 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
     """
     from sturgeon.train import TrainParams, load_data
 
-    data_spec, model = dict(raw["data"]), dict(raw.get("model", {}))
-    bad = set(data_spec) - _DATA_KEYS
-    if bad:
-        raise ConfigError(f"Unknown key 'data.{sorted(bad)[0]}'. Known: {', '.join(sorted(_DATA_KEYS))}.")
-    for key, value in data_spec.items():
-        ok = isinstance(value, _DATA_TYPES[key]) and not (isinstance(value, bool) and bool not in _DATA_TYPES[key])
-        if not ok:
-            kind = {str: "string", float: "number", int: "integer", bool: "boolean"}[_DATA_TYPES[key][0]]
-            raise ConfigError(f"The 'data.{key}' key must be a {kind}. Got {value!r} instead.")
+    model = dict(raw.get("model", {}))
+    name, data_spec = data_section(path, raw["data"])
     if metric not in TRAINER_METRICS:
         raise ConfigError(f"The 'study.metric' key must be one of {', '.join(TRAINER_METRICS)} for the built-in "
                           f"trainer. Got {metric!r} instead.")
-    if "name" not in data_spec:
-        raise ConfigError("The [data] section needs 'name': digits, mnist1d, or a path to a .npz or .csv file.")
-    name = str(data_spec.pop("name"))
-    if name.endswith((".npz", ".csv")) and not Path(name).is_absolute():
-        name = os.path.normpath(path.parent / name)
     both = sorted(set(model) & set(space.names))
     if both:  # 2)
         raise ConfigError(f"The '{both[0]}' parameter is both fixed in [model] and searched in [space]; keep one.")

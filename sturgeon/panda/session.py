@@ -75,9 +75,9 @@ class Session:
         branches = self.store.branches(self.sid)
         fork = next((b.step for b in branches if b.trial == current.number), 0)
         self.branch, self.epoch = current.number, max([fork, *current.curve])
-        pending = self.store.commands(self.sid, CommandState.PENDING)
-        if pending and pending[0].kind == CommandKind.ROLLBACK.value:
-            self._apply(pending[0])
+        rollbacks = [c for c in self.store.commands(self.sid, CommandState.PENDING) if c.kind == CommandKind.ROLLBACK.value]
+        if rollbacks:  # where the run continues is the rollback's to say; other queued commands apply after it
+            self._apply(rollbacks[0])
             if self.trainable is not None:
                 return
         ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, current.number, 10**9, at_most=True)

@@ -92,6 +92,11 @@ def _alive(pid: int, token: str | None) -> bool:
         return False
     except PermissionError:  # alive, owned by someone else
         return True
+    try:  # a killed process whose parent has not reaped it yet is a zombie: dead for our purposes
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except OSError:
+        pass
     current = _process_token(pid)
     return token is None or current is None or current == token
 

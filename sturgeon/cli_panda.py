@@ -1,0 +1,322 @@
+"""``sturgeon panda``: babysit one run from the terminal — start it, watch it, change it while it trains.
+
+Every command that changes a run goes through the store's queue, so it works from any terminal while the
+run trains in another (or in the background), and it waits for the run when its process is down. Every
+error is one red line and exit code 2.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
+from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignments
+from sturgeon.store import CommandState, StoreError
+
+panda_app = typer.Typer(
+    help="Babysit one run: watch its curve each epoch, change lr or momentum while it trains, roll back.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+
+CHANGES = typer.Argument(None, help="Changes as name=value, e.g. lr=0.02 momentum=0.95.")
+REASON = typer.Option("", "--reason", "-r", help="Why: kept in the run's event log.")
+DETACH = typer.Option(False, "--detach", "-d", help="Train in a background process; its output goes to run.log.")
+
+
+def _config_of(run: Run):  # type: ignore[no-untyped-def]
+    """The config a run was started from, rebuilt from the copy kept in the store."""
+    from sturgeon.config_panda import panda_config_from
+
+    raw, where = run.spec.attrs.get("config"), run.spec.attrs.get("config_path")
+    if raw is None or where is None:
+        raise StoreError(f"The run '{run.name}' was created from Python, not from a config; train it with "
+                         "Run.open(...).train(make) from Python.")
+    return panda_config_from(raw, Path(where))
+
+
+def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = None) -> None:
+    """Train ``run`` here, printing a line per epoch, or in a detached worker process."""
+    if detach:
+        _spawn(run, epochs)
+        return
+    cfg = _config_of(run)
+    if cfg.threads is not None:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+
+    def line(s: RunStatus) -> None:
+        m = s.curve[s.epoch]
+        shown = "  ".join(f"{k} {m[k]:.4g}" for k in ("train_cost", "dev_cost", "dev_error") if k in m)
+        lr = m.get("lr", s.params.get("lr"))  # the α this epoch trained with (a change applies to the next)
+        lr_text = f"  lr {fmt(run.space.params.get('lr'), lr)}" if isinstance(lr, float) else ""
+        out.print(f"epoch {s.epoch:>3}/{s.epochs}  {shown}{lr_text}  (branch {s.branch})", highlight=False, markup=False)
+
+    try:
+        status = run.train(cfg.make, on_epoch=None if quiet else line, epochs=epochs)
+    except KeyboardInterrupt:
+        err.print(f"interrupted; continue with: sturgeon panda resume {run.name} --store {run.store.path}",  # type: ignore[attr-defined]
+                  highlight=False)
+        raise typer.Exit(130) from None
+    _summary(status)
+
+
+def _spawn(run: Run, epochs: int | None) -> None:
+    """Start a worker process for the run and wait until it holds the run (or report why it could not)."""
+    log = run.artifacts / "run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "sturgeon", "panda", "worker", run.name, "--store", str(run.store.path)]  # type: ignore[attr-defined]
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs)]
+    with open(log, "ab") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if run.store.writer(run.study_id) == proc.pid:
+            out.print(f"run {run.name} trains in the background (pid {proc.pid}); log: {log}", highlight=False)
+            out.print(f"watch it: sturgeon panda status {run.name} --store {run.store.path}", highlight=False)  # type: ignore[attr-defined]
+            return
+        if proc.poll() is not None:
+            tail = log.read_text().strip().splitlines()[-1:] or ["no output"]
+            raise StoreError(f"the background run exited with code {proc.returncode}: {tail[0]}")
+        time.sleep(0.05)
+    raise StoreError(f"the background run (pid {proc.pid}) did not start within 60 s; see {log}")
+
+
+def _summary(s: RunStatus) -> None:
+    m = s.curve.get(s.epoch, {})
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in m.items() if k in ("train_cost", "dev_cost", "dev_error"))
+    out.print(f"run {s.name}: {s.state.value} at epoch {s.epoch}/{s.epochs} on branch {s.branch}"
+              + (f" ({shown})" if shown else ""), highlight=False)
+
+
+def _open(name: str, store: Path) -> Run:
+    if not Path(store).exists():
+        raise StoreError(f"No store at '{store}'.")
+    return Run.open(name, store)
+
+
+@panda_app.command()
+def start(
+    config: Path = typer.Argument(..., help="A panda run config (see examples/panda.toml)."),
+    detach: bool = DETACH,
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name (default: [run] name)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
+) -> None:
+    """Start a run from a config: trains in the foreground (or --detach), checkpointing every epoch."""
+    from sturgeon.config_panda import load_panda_config
+
+    with clean_errors():
+        cfg = load_panda_config(config)
+        run = Run.create(name or cfg.name, cfg.params, store=cfg.store, space=cfg.space, settings=cfg.settings,
+                         attrs={"config": cfg.raw, "config_path": str(cfg.path.resolve())})
+        out.print(f"run {run.name}: {cfg.settings.epochs} epochs, store {cfg.store}", highlight=False)
+        _train(run, detach, quiet)
+
+
+@panda_app.command(hidden=True)
+def worker(name: str, store: Path = STORE_OPTION, epochs: Optional[int] = typer.Option(None)) -> None:
+    """Train a run in this (background) process."""
+    with clean_errors():
+        _train(_open(name, store), detach=False, epochs=epochs)
+
+
+@panda_app.command()
+def status(
+    name: str,
+    store: Path = STORE_OPTION,
+    events: int = typer.Option(8, "--events", "-e", help="How many recent events to show."),
+    as_json: bool = typer.Option(False, "--json", help="The status as JSON, for scripts."),
+) -> None:
+    """The run's state, its curve on the current branch (a terminal chart), params, branches, recent events."""
+    with clean_errors():
+        run = _open(name, store)
+        s = run.status()
+        if as_json:
+            doc = {"name": s.name, "state": s.state.value, "branch": s.branch, "epoch": s.epoch, "epochs": s.epochs,
+                   "pid": s.pid, "params": s.params, "curve": {str(k): v for k, v in s.curve.items()},
+                   "events": [e.__dict__ for e in s.events], "pending": [c.__dict__ for c in s.pending],
+                   "branches": [b.__dict__ for b in s.branches]}
+            sys.stdout.write(json.dumps(doc, default=str) + "\n")
+            return
+        who = f", pid {s.pid}" if s.pid else ""
+        out.print(f"[bold]{escape(s.name)}[/]: {s.state.value}{who} — epoch {s.epoch}/{s.epochs} on branch {s.branch}",
+                  highlight=False)
+        if s.curve:
+            out.print(_chart(s, run.settings.metric), markup=False, highlight=False)
+        table = Table(title="params now", title_justify="left")
+        for col in ("param", "value", "range"):
+            table.add_column(col)
+        for pname, p in run.space.params.items():
+            d = p.to_dict()
+            rng = f"{d.get('lo')} .. {d.get('hi')} ({d.get('scale', 'choice')})" if "lo" in d else str(d.get("values"))
+            table.add_row(pname, escape(fmt(p, s.params.get(pname))), escape(rng))
+        out.print(table)
+        if len(s.branches) > 1:
+            out.print(_tree(s))
+        recent = s.events[-events:] if events > 0 else []
+        if recent:
+            ev = Table(title="recent events", title_justify="left")
+            for col in ("branch", "epoch", "kind", "change", "source", "reason"):
+                ev.add_column(col)
+            for e in recent:
+                change = "" if e.param is None else f"{e.param} {fmt(run.space.params.get(e.param), e.old)} -> " \
+                                                     f"{fmt(run.space.params.get(e.param), e.new)}"
+                if e.kind in (EventKind.ROLLBACK.value, EventKind.RESTART.value):
+                    change = f"from branch {e.old} at epoch {e.new}"
+                ev.add_row(str(e.trial), str(e.step), e.kind, escape(change), e.source, escape(e.reason))
+            out.print(ev)
+        for c in s.pending:
+            out.print(f"pending #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} (from {c.source})", highlight=False)
+
+
+def _chart(s: RunStatus, metric: str) -> str:
+    """The current line's curve: the run's metric and train cost per epoch, rollback points marked."""
+    import plotext as plt
+
+    epochs = sorted(s.curve)
+    plt.clear_figure()
+    plt.plotsize(min(100, max(50, os.get_terminal_size(0).columns - 4) if sys.stdout.isatty() else 90), 18)
+    plt.theme("clear")
+    for key, marker in ((metric, "dot"), ("train_cost", "braille")):
+        ys = [s.curve[e].get(key, math.nan) for e in epochs]
+        pts = [(e, y) for e, y in zip(epochs, ys) if math.isfinite(y)]
+        if pts:
+            plt.plot([p[0] for p in pts], [p[1] for p in pts], label=key, marker=marker)
+    forks = sorted({b.step for b in s.branches if b.parent is not None and b.step < s.epoch})
+    for f in forks:
+        plt.vline(f)
+    plt.xlabel("epoch" + (f" (| = branch points {', '.join(map(str, forks))})" if forks else ""))
+    return str(plt.uncolorize(plt.build()))
+
+
+def _tree(s: RunStatus) -> Tree:
+    by_parent: dict[int | None, list] = {}
+    for b in s.branches:
+        by_parent.setdefault(b.parent, []).append(b)
+    states = {t.number: t.state.value for t in s.trials}
+    last = {t.number: max(t.curve, default=None) for t in s.trials}
+    tree = Tree("branches")
+
+    def add(node: Tree, parent: int | None) -> None:
+        for b in by_parent.get(parent, []):
+            here = " (current)" if b.trial == s.branch else ""
+            label = f"branch {b.trial}: epochs {b.step + 1}..{last.get(b.trial) or b.step}, {states.get(b.trial)}{here}"
+            add(node.add(label), b.trial)
+
+    add(tree, None)
+    return tree
+
+
+def _report(run: Run, cid: int, wait: float, what: str) -> None:
+    """Say what happens to a queued command; with --wait, block until the run applies or refuses it."""
+    alive = run.store.writer(run.study_id) is not None
+    if wait <= 0:
+        when = "at the next epoch boundary" if alive else "when the run resumes (it is not running now)"
+        out.print(f"queued #{cid}: {what}, applied {when}", highlight=False)
+        return
+    cmd = run.wait(cid, wait)
+    if cmd.state is CommandState.REFUSED:
+        raise StoreError(f"refused: {cmd.outcome}")
+    if cmd.state is CommandState.PENDING:
+        out.print(f"queued #{cid}: {what}; not applied yet after {wait:g} s", highlight=False)
+        return
+    out.print(f"applied #{cid}: {what}, {cmd.outcome}", highlight=False)
+
+
+WAIT = typer.Option(0.0, "--wait", "-w", help="Wait up to this many seconds for the run to apply it.")
+
+
+@panda_app.command("set")
+def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, reason: str = REASON,
+         wait: float = WAIT) -> None:
+    """Change hyperparameters at the next epoch boundary (checked against the run's space first)."""
+    with clean_errors():
+        run = _open(name, store)
+        parsed = parse_assignments(changes or [])
+        cid = run.set(reason=reason, source="cli", **parsed)
+        now = run.status().params
+        what = ", ".join(f"{k} {fmt(run.space.params.get(k), now.get(k))} -> {fmt(run.space.params.get(k), v)}"
+                         for k, v in parsed.items())
+        _report(run, cid, wait, what)
+
+
+@panda_app.command()
+def rollback(
+    name: str,
+    to: int = typer.Option(..., "--to", help="The epoch whose checkpoint to go back to."),
+    changes: list[str] = CHANGES,
+    branch: Optional[int] = typer.Option(None, "--branch", "-b", help="Another branch's checkpoint (default: current line)."),
+    store: Path = STORE_OPTION,
+    reason: str = REASON,
+    detach: bool = DETACH,
+    wait: float = WAIT,
+) -> None:
+    """Go back to an epoch's checkpoint and continue from there as a new branch (the old one is kept).
+
+    If the run's process is down, this process (or --detach, a background one) continues the new branch.
+    """
+    with clean_errors():
+        run = _open(name, store)
+        cid = run.rollback(to, branch=branch, reason=reason, source="cli", **parse_assignments(changes or []))
+        what = f"roll back to epoch {to}" + (f" with {' '.join(changes)}" if changes else "")
+        if run.store.writer(run.study_id) is not None:
+            _report(run, cid, wait, what)
+        else:
+            out.print(f"{what}: the run is not running, so it continues here", highlight=False)
+            _train(run, detach)
+
+
+def _control(name: str, store: Path, verb: str) -> None:
+    run = _open(name, store)
+    state = run.status().state
+    if state not in (RunState.RUNNING, RunState.PAUSED):
+        raise StoreError(f"The run '{name}' is {state.value}, not running: nothing to {verb}.")
+    cid = getattr(run, verb)(source="cli")
+    _report(run, cid, 0, verb)
+
+
+@panda_app.command()
+def pause(name: str, store: Path = STORE_OPTION) -> None:
+    """Pause at the next epoch boundary (the process waits; set and rollback still apply)."""
+    with clean_errors():
+        _control(name, store, "pause")
+
+
+@panda_app.command()
+def stop(name: str, store: Path = STORE_OPTION) -> None:
+    """Stop at the next epoch boundary; resume later continues from the last checkpoint."""
+    with clean_errors():
+        _control(name, store, "stop")
+
+
+@panda_app.command()
+def resume(
+    name: str,
+    store: Path = STORE_OPTION,
+    detach: bool = DETACH,
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
+) -> None:
+    """Resume a paused run; or, if its process is gone (crash, kill -9, stop), continue training it from the
+    last checkpoint of its current branch, here or --detach."""
+    with clean_errors():
+        run = _open(name, store)
+        state = run.status().state
+        if state is RunState.PAUSED:
+            _report(run, run.resume(source="cli"), 0, "resume")
+        elif state is RunState.RUNNING:
+            raise StoreError(f"The run '{name}' is already running (pid {run.status().pid}).")
+        else:
+            _train(run, detach, epochs=epochs)

@@ -1,0 +1,156 @@
+"""`sturgeon panda` end to end: real processes, a real kill -9, the store as the only channel between them."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sturgeon.cli import app
+from sturgeon.panda import Run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONFIG = """
+[run]
+name = "r"
+store = "s.db"
+epochs = {epochs}
+keep_every = 1
+threads = 1
+{trainable}
+[data]
+name = "digits"
+
+[model]
+optimizer = "momentum"
+lr = 0.05
+momentum = 0.9
+units = 32
+seed = 3
+
+[space]
+lr = {{ type = "float", lo = 1e-5, hi = 1.0, scale = "log" }}
+momentum = {{ type = "float", lo = 0.5, hi = 0.999, scale = "reverse_log" }}
+"""
+
+
+def config(tmp_path: Path, epochs: int = 3, trainable: str = "", extra: str = "") -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(CONFIG.format(epochs=epochs, trainable=trainable) + extra)
+    return path
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["panda", *args])
+    return result.exit_code, result.output
+
+
+def status(db: Path, name: str = "r") -> dict:
+    code, text = cli("status", name, "--store", str(db), "--json")
+    assert code == 0, text
+    return json.loads(text)
+
+
+def test_start_status_set_rollback_in_the_terminal(tmp_path):
+    cfg = config(tmp_path)
+    code, text = cli("start", str(cfg))
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[1].startswith("epoch   1/3  train_cost ") and lines[1].endswith("lr 5.00e-02  (branch 0)")
+    assert lines[-1].startswith("run r: finished at epoch 3/3 on branch 0 (train_cost ")
+    db = tmp_path / "s.db"
+    code, text = cli("status", "r", "--store", str(db))
+    assert code == 0 and "r: finished — epoch 3/3 on branch 0" in text and "dev_error" in text and "┤" in text
+    # a set on a finished run waits for it; a rollback of a finished run continues here, as branch 1
+    code, text = cli("set", "r", "momentum=0.95", "--store", str(db), "--reason", "smoother")
+    assert code == 0 and text.strip() == ("queued #1: momentum 0.900 -> 0.9500, applied when the run resumes "
+                                          "(it is not running now)")
+    code, text = cli("rollback", "r", "--to", "1", "lr=0.01", "--store", str(db))
+    assert code == 0, text
+    s = status(db)
+    assert (s["state"], s["branch"], s["epoch"]) == ("finished", 1, 3)
+    assert s["params"] == {**s["params"], "lr": 0.01, "momentum": 0.95}
+    kinds = [(e["trial"], e["step"], e["kind"], e["param"], e["source"]) for e in s["events"]]
+    assert kinds == [(1, 1, "rollback", None, "cli"), (1, 1, "set", "lr", "cli"), (1, 1, "set", "momentum", "cli")]
+    run = Run.open("r", db)
+    assert [(c.kind, c.state.value) for c in run.store.commands(run.study_id)] == [("set", "applied"), ("rollback", "applied")]
+    code, text = cli("status", "r", "--store", str(db))
+    assert "branch 1: epochs 2..3, complete (current)" in text and "from branch 0 at epoch 1" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["set", "r", "lr=2"], "error: The 'lr' parameter must be in [1e-05, 1]. Got 2 instead."),
+    (["set", "r", "lr=fast"], "error: The 'lr' parameter must be a number. Got 'fast' instead."),
+    (["set", "r", "units=64"], "error: Unknown parameter 'units': this run may change lr, momentum."),
+    (["set", "r", "lr"], "error: A change must look like name=value (e.g. lr=0.02). Got 'lr' instead."),
+    (["set", "nope", "lr=0.1"], "error: No panda run named 'nope' in"),
+    (["rollback", "r", "--to", "9"], "error: Branch 0 of 'r' has no checkpoint at epoch 9; it has: 0, 1."),
+    (["pause", "r"], "error: The run 'r' is finished, not running: nothing to pause."),
+    (["resume", "r"], "error: The run 'r' is complete at epoch 1 of 1: give more epochs to train further, or roll back."),
+])
+def test_bad_commands_are_one_line_exit_2_and_change_nothing(tmp_path, args, message):
+    assert cli("start", str(config(tmp_path, epochs=1)), "-q")[0] == 0
+    db = tmp_path / "s.db"
+    code, text = cli(*args, "--store", str(db))
+    assert code == 2 and text.startswith(message) and text.count("\n") == 1, text
+    run = Run.open("r", db)
+    assert run.store.commands(run.study_id) == [] and len(run.status().trials) == 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[babysitter]\nlr_cut = 2.0\n", "The 'babysitter.lr_cut' key must be a number in (0, 1). Got 2.0 instead."),
+    ("[babysitter]\ncut = 0.5\n", "Unknown key 'babysitter.cut'. Known:"),
+    ("[extra]\n", "Unknown section [extra]"),
+])
+def test_bad_configs_are_refused_before_anything_is_stored(tmp_path, extra, message):
+    code, text = cli("start", str(config(tmp_path, extra=extra)))
+    assert code == 2 and message in text and text.count("\n") == 1, text
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_space_must_hold_updatable_params_and_the_start(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\nname = "digits"\n[space]\nunits = { type = "int", lo = 8, hi = 64 }\n')
+    code, text = cli("start", str(path))
+    assert code == 2 and "The 'units' parameter cannot change while a run trains" in text
+    path.write_text('[data]\nname = "digits"\n[model]\nlr = 0.5\n[space]\nlr = { type = "float", lo = 1e-4, hi = 0.1 }\n')
+    code, text = cli("start", str(path))
+    assert code == 2 and "[model] starts outside [space]: The 'lr' parameter must be in [0.0001, 0.1]. Got 0.5 instead." in text
+
+
+def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
+    cfg = config(tmp_path, epochs=10, trainable='[trainable]\nclass = "tests.panda.quadratic:SlowDigits"\n')
+    db, flag = tmp_path / "s.db", tmp_path / "in-epoch-7"
+    env = {**os.environ, "STURGEON_TEST_SLOW_EPOCH": "7", "STURGEON_TEST_FLAG": str(flag)}
+    cmd = [sys.executable, "-m", "sturgeon", "panda"]
+    started = subprocess.run([*cmd, "start", str(cfg), "--detach"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    deadline = time.monotonic() + 120
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid = int(flag.read_text())
+    os.kill(pid, signal.SIGKILL)  # in the middle of epoch 7
+    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+        time.sleep(0.05)
+    crashed = status(db)
+    assert (crashed["state"], crashed["epoch"]) == ("crashed", 6)
+    calm = {k: v for k, v in os.environ.items() if not k.startswith("STURGEON_TEST")}
+    resumed = subprocess.run([*cmd, "resume", "r", "--store", str(db)], env=calm, cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    reference = subprocess.run([*cmd, "start", str(cfg), "--name", "ref", "-q"], env=calm, cwd=ROOT,
+                               capture_output=True, text=True)
+    assert reference.returncode == 0, reference.stderr
+    done, ref = status(db), status(db, "ref")
+    assert (done["state"], done["epoch"], done["branch"]) == ("finished", 10, 1)
+    assert done["curve"] == ref["curve"]  # all ten epochs, every metric, exactly
+    restart = [e for e in done["events"] if e["kind"] == "restart"]
+    assert [(e["trial"], e["step"], e["reason"]) for e in restart] == [(1, 6, "its process died; continues from epoch 6")]
+    run = Run.open("r", db)
+    assert [t.state.value for t in run.status().trials] == ["interrupted", "complete"]
