@@ -1,0 +1,137 @@
+"""Panda overhead: what babysitting costs per epoch — an exact checkpoint every epoch, the command queue
+polled at every boundary, each epoch's metrics committed to SQLite — against the same training alone.
+
+Three ways to train the same run, interleaved so that machine noise hits them alike. Each epoch is timed
+from the end of the one before (so setup, the first checkpoint and the final flush are left out: they are
+paid once per run, not per epoch), and the median over all epochs of all rounds is reported:
+
+- **alone**: ``Trainer.step()`` in a loop: no store, no checkpoint (the floor);
+- **torch.save by hand**: the loop plus ``torch.save(trainer.save(), path)`` each epoch, synchronously:
+  what a script (or a tuner's checkpoint callback) does to be able to go back;
+- **panda**: ``Run.train`` — checkpoints on the background writer (safetensors), retention, command polling,
+  metrics and events in the store.
+
+    python bench/panda.py                          # digits MLP 2x128, 30 epochs, 7 rounds
+    python bench/panda.py --units 64 --rounds 11
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from sturgeon.panda import PandaSettings, Run, write_state
+from sturgeon.panda.checkpoints import read_state
+from sturgeon.store import SQLiteStore
+from sturgeon.train import Trainer, load_data
+
+
+def intervals(marks: list[float]) -> list[float]:
+    return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def alone(data, params: dict, epochs: int) -> list[float]:
+    t = Trainer(data)
+    t.setup(params)
+    marks = [time.perf_counter()]
+    for _ in range(epochs):
+        t.step()
+        marks.append(time.perf_counter())
+    return intervals(marks)
+
+
+def by_hand(data, params: dict, epochs: int, folder: Path) -> list[float]:
+    t = Trainer(data)
+    t.setup(params)
+    marks = [time.perf_counter()]
+    for e in range(epochs):
+        t.step()
+        torch.save(t.save(), folder / f"epoch-{e + 1}.pt")
+        marks.append(time.perf_counter())
+    return intervals(marks)
+
+
+def panda(data, params: dict, epochs: int, folder: Path, name: str) -> list[float]:
+    run = Run.create(name, params, store=SQLiteStore(folder / "panda.db"), settings=PandaSettings(epochs=epochs))
+    marks: list[float] = []
+    status = run.train(lambda: Trainer(data), on_epoch=lambda s: marks.append(time.perf_counter()))
+    assert status.epoch == epochs
+    return intervals(marks)
+
+
+def parts(data, params: dict, folder: Path) -> dict[str, float]:
+    """Microseconds per epoch of each piece panda adds, measured one by one."""
+    t = Trainer(data)
+    t.setup(params)
+    t.step()
+    store = SQLiteStore(folder / "parts.db")
+    run = Run.create("parts", params, store=store, settings=PandaSettings(epochs=1))
+    n, out = 200, {}
+    t0 = time.perf_counter()
+    for _ in range(n):
+        state = t.save()
+    out["save() copy (training thread)"] = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for i in range(n):
+        write_state({"trainable": state, "params": params, "epoch": i}, folder / "w.ckpt")
+    out["write_state, safetensors (writer thread)"] = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for i in range(n):
+        torch.save(state, folder / "w.pt")
+    out["torch.save (for comparison)"] = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for _ in range(n):
+        read_state(folder / "w.ckpt")
+    out["read_state (a rollback)"] = (time.perf_counter() - t0) / n * 1e6
+    from sturgeon.store import CommandState
+
+    t0 = time.perf_counter()
+    for _ in range(n):
+        store.commands(run.study_id, CommandState.PENDING)
+    out["poll the command queue"] = (time.perf_counter() - t0) / n * 1e6
+    store.add_trial(run.study_id, 0, params, time.time())
+    t0 = time.perf_counter()
+    for i in range(n):
+        store.add_report(run.study_id, 0, i, {"train_cost": 0.1, "dev_error": 0.05})
+    out["commit one epoch's metrics"] = (time.perf_counter() - t0) / n * 1e6
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--units", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = load_data("digits")
+    params = {"optimizer": "momentum", "lr": 0.05, "momentum": 0.9, "units": args.units, "layers": 2, "seed": 0}
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s); "
+          f"digits MLP 2x{args.units}, momentum, batch 64; {args.epochs} epochs x {args.rounds} rounds")
+    times: dict[str, list[float]] = {"alone": [], "torch.save by hand": [], "panda": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        alone(data, params, 3)  # warm-up
+        for r in range(args.rounds):
+            times["alone"] += alone(data, params, args.epochs)
+            times["torch.save by hand"] += by_hand(data, params, args.epochs, folder)
+            times["panda"] += panda(data, params, args.epochs, folder, f"r{r}")
+        pieces = parts(data, params, folder)
+    base = statistics.median(times["alone"])
+    print(f"\n| way | ms/epoch (median) | overhead vs alone |\n|---|---:|---:|")
+    for way, ts in times.items():
+        m = statistics.median(ts)
+        print(f"| {way} | {m * 1e3:.2f} | {(m / base - 1) * 100:+.1f} % |")
+    print(f"\n| piece | µs per epoch |\n|---|---:|")
+    for piece, us in pieces.items():
+        print(f"| {piece} | {us:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

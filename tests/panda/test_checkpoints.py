@@ -1,0 +1,79 @@
+"""Checkpoint files, retention and the branch tree's bookkeeping."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import torch
+
+from sturgeon.panda import PandaSettings, Retention, Run, read_state, write_state
+from sturgeon.panda.checkpoints import CheckpointWriter
+from sturgeon.store import SCHEMA_VERSION, SQLiteStore
+from tests.panda.conftest import PARAMS, trainer_of
+
+
+def test_state_round_trip_keeps_values_and_dtypes(tmp_path):
+    state = {"w": torch.randn(3, 4, dtype=torch.float64), "gen": torch.Generator().manual_seed(1).get_state(),
+             "nested": {"list": [torch.arange(3), 1.5, "adam", None, True], "nan": float("nan")}, "epoch": 7}
+    write_state(state, tmp_path / "a.ckpt")
+    back = read_state(tmp_path / "a.ckpt")
+    assert torch.equal(back["w"], state["w"]) and back["w"].dtype == torch.float64
+    assert torch.equal(back["gen"], state["gen"]) and torch.equal(back["nested"]["list"][0], torch.arange(3))
+    assert back["nested"]["list"][1:] == [1.5, "adam", None, True] and back["epoch"] == 7
+    assert back["nested"]["nan"] != back["nested"]["nan"]  # NaN survives
+    assert not list(tmp_path.glob("*.tmp"))  # written to a temporary name, then renamed
+
+
+def test_state_json_cannot_hold_falls_back_to_torch_save(tmp_path):
+    state = {"shape": (2, 3), "w": torch.ones(2)}
+    write_state(state, tmp_path / "b.ckpt")
+    assert (tmp_path / "b.ckpt").read_bytes()[:2] == b"PK" and read_state(tmp_path / "b.ckpt")["shape"] == (2, 3)
+
+
+@pytest.mark.parametrize("keep_last, keep_every, protected, kept", [
+    (3, 5, (), [0, 5, 10, 11, 12, 13]),
+    (1, 0, (), [0, 13]),
+    (2, 4, (7,), [0, 4, 7, 8, 12, 13]),
+    (20, 0, (), list(range(14))),
+])
+def test_retention_table(keep_last, keep_every, protected, kept):
+    assert sorted(Retention(keep_last, keep_every).keep(range(14), protected)) == kept
+
+
+def test_retention_errors_name_the_parameter():
+    with pytest.raises(ValueError, match=r"The 'keep_last' parameter must be an integer >= 1. Got 0 instead."):
+        Retention(0, 5)
+
+
+def test_a_run_keeps_exactly_the_retained_files(store, digits):
+    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(epochs=13, keep_last=3, keep_every=5))
+    run.train(trainer_of(digits))
+    kept = [c.step for c in run.store.checkpoints(run.study_id)]
+    assert kept == [0, 5, 10, 11, 12, 13]
+    files = sorted(p.name for p in (run.artifacts / "branch-0").iterdir())
+    assert files == [f"epoch-{e:05d}.ckpt" for e in kept]
+
+
+def test_writer_errors_surface_on_the_training_thread(tmp_path):
+    writer = CheckpointWriter()
+    (tmp_path / "file").write_text("not a folder")
+    writer.submit({"w": torch.ones(1)}, tmp_path / "file" / "x.ckpt", lambda p: None)
+    with pytest.raises(RuntimeError, match="Writing a checkpoint failed"):
+        writer.flush()
+    writer.close()
+
+
+def test_a_version_1_store_gains_the_control_tables(tmp_path):
+    db = tmp_path / "old.db"
+    SQLiteStore(db).close()
+    with sqlite3.connect(db) as c:  # make it look like a store written by the previous release
+        for table in ("commands", "checkpoints", "branches"):
+            c.execute(f"DROP TABLE {table}")
+        c.execute("PRAGMA user_version=1")
+    reader = SQLiteStore(db, readonly=True)
+    assert reader.commands(1) == [] and reader.branches(1) == []  # a reader copes with the old schema
+    SQLiteStore(db).close()
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"studies", "trials", "reports", "events", "commands", "checkpoints", "branches"} <= names
