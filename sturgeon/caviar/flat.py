@@ -1,7 +1,8 @@
 """One flat parameter buffer per fused group: every trainable tensor of K models in one (K, P) matrix.
 
-1. Row k holds model k's tensors, those L2 decays (W1, W2, ...) first, then biases, gamma and beta; so a
-   per-model hyperparameter is a (K, 1) column and L2 is one pass over the first ``n_decayed`` columns.
+1. Row k holds model k's tensors, those L2 decays (W1, W2, ...) first, then biases, gamma and beta, each
+   starting on a 64-byte boundary; a per-model hyperparameter is a (K, 1) column and L2 is one pass over
+   the first ``n_decayed`` columns.
 2. The named tensors the forward pass reads (W1, b1, ...) are views into the rows, (K, *shape) leaves that
    autograd differentiates; their gradients are gathered into a (K, P) gradient buffer of the same layout.
 3. An optimizer step is a pass over whole rows: Adam runs PyTorch's single-pass fused kernel once per model
@@ -14,7 +15,7 @@ calls per step; one fused pass per model row reads w, g, v, s once and writes w,
 
 >>> fp = FlatParams({"W1": torch.ones(2, 3, 4), "b1": torch.zeros(2, 3)}, decayed={"W1"}, slot_names=("v",))
 >>> fp.data.shape, fp.n_decayed, fp.views["b1"].shape
-(torch.Size([2, 15]), 12, torch.Size([2, 3]))
+(torch.Size([2, 32]), 16, torch.Size([2, 3]))
 """
 from __future__ import annotations
 
@@ -29,6 +30,15 @@ from sturgeon.train import Optimizer, TrainParams
 
 __all__ = ["FlatParams"]
 
+# Every tensor starts on a 64-byte boundary in every row (rows and spans padded with zeros): the matrix
+# library picks its kernels by alignment, so an unaligned layout would give a model different last bits
+# in a different row, and models would no longer be independent of their group (2 threads, measured).
+ALIGN = 16
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
 
 class FlatParams:
     """The trainable tensors of K models as rows of ``data`` (K, P), with gradient and optimizer slots alike."""
@@ -37,26 +47,30 @@ class FlatParams:
         order = [n for n in tensors if n in decayed] + [n for n in tensors if n not in decayed]  # 1)
         self.shapes = {n: tuple(tensors[n].shape[1:]) for n in order}
         self.spans: dict[str, tuple[int, int]] = {}
+        self.n_decayed = 0
         start = 0
         for n in order:
             size = math.prod(self.shapes[n])
             self.spans[n] = (start, start + size)
-            start += size
-        self.n_decayed = sum(math.prod(self.shapes[n]) for n in order if n in decayed)
-        self.data = self._rows(tensors)
+            start = _aligned(start + size)
+            if n in decayed:
+                self.n_decayed = start
+        self.data = torch.zeros(len(next(iter(tensors.values()))), start, dtype=next(iter(tensors.values())).dtype)
+        self._fill(self.data, tensors)
         self.slots = {s: torch.zeros_like(self.data) for s in slot_names}
         self.steps = torch.zeros(len(self.data), dtype=self.data.dtype)  # Adam's t per model, read by its kernel
         self._bind()
 
-    def _rows(self, tensors: Mapping[str, Tensor]) -> Tensor:
-        return torch.cat([tensors[n].detach().reshape(len(tensors[n]), -1) for n in self.spans], dim=1)
+    def _fill(self, rows: Tensor, tensors: Mapping[str, Tensor]) -> None:
+        for n, (a, b) in self.spans.items():
+            rows[:, a:b] = tensors[n].detach().reshape(len(rows), -1)
 
     def _bind(self) -> None:
-        """(Re)build the named views and the gradient buffer after ``data`` was replaced."""
+        """(Re)build the named views of ``data`` and of the gradient buffer after ``data`` was replaced."""
         K = len(self.data)
-        self.grad = torch.empty_like(self.data)
+        self.grad = torch.zeros_like(self.data)  # padding columns stay 0: their w, v, s never move
         self.views = {n: self.data[:, a:b].view(K, *self.shapes[n]).requires_grad_(True) for n, (a, b) in self.spans.items()}
-        self._grad_views = {n: self.grad[:, a:b].view(K, *self.shapes[n]) for n, (a, b) in self.spans.items()}
+        self.grads = {n: self.grad[:, a:b].view(K, *self.shapes[n]) for n, (a, b) in self.spans.items()}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -71,7 +85,8 @@ class FlatParams:
 
     def append(self, tensors: Mapping[str, Tensor]) -> None:
         """Append freshly initialised models, (k, *shape) per name, with zero optimizer state."""
-        rows = self._rows(tensors)
+        rows = torch.zeros(len(next(iter(tensors.values()))), self.data.shape[1], dtype=self.data.dtype)
+        self._fill(rows, tensors)
         self.data = torch.cat([self.data, rows])
         self.slots = {s: torch.cat([x, torch.zeros_like(rows)]) for s, x in self.slots.items()}
         self.steps = torch.cat([self.steps, torch.zeros(len(rows), dtype=self.steps.dtype)])
@@ -81,7 +96,7 @@ class FlatParams:
     def gather(self, grads: Sequence[Tensor]) -> None:
         """Copy the gradients of ``views`` (in their order) into the gradient buffer."""
         for name, g in zip(self.views, grads):
-            self._grad_views[name].copy_(g)
+            self.grads[name].copy_(g)
 
     @torch.no_grad()
     def step(self, opt: Optimizer, params: Sequence[TrainParams], lrs: Sequence[float], l2: Tensor | None,
@@ -98,10 +113,10 @@ class FlatParams:
             g[:, :n].addcmul_(l2.view(-1, 1), w[:, :n])
         if opt is Optimizer.ADAM:  # 2)
             self.steps += 1
-            v, s = self.slots["v"], self.slots["s"]
-            for k, (p, lr) in enumerate(zip(params, lrs)):
-                torch._fused_adam_([w[k]], [g[k]], [v[k]], [s[k]], [], [self.steps[k]], lr=lr, beta1=p.beta1,
-                                   beta2=p.beta2, weight_decay=0.0, eps=p.eps, amsgrad=False, maximize=False)
+            rows = zip(w.unbind(), g.unbind(), self.slots["v"].unbind(), self.slots["s"].unbind(), self.steps.unbind())
+            for (wk, gk, vk, sk, tk), p, lr in zip(rows, params, lrs):
+                torch._fused_adam_([wk], [gk], [vk], [sk], [], [tk], lr=lr, beta1=p.beta1, beta2=p.beta2,
+                                   weight_decay=0.0, eps=p.eps, amsgrad=False, maximize=False)
             return
         hk = {name: x.view(-1, 1) for name, x in h.items()}
         lr = torch.tensor(lrs, dtype=w.dtype).view(-1, 1)

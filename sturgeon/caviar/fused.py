@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sturgeon.caviar import stacked
+from sturgeon.caviar import dense, stacked
 from sturgeon.caviar.flat import FlatParams
 from sturgeon.train import Dataset, Network, Optimizer, TrainParams, lr_at
 from sturgeon.train.layers import activate, batch_norm
@@ -170,7 +170,7 @@ class FusedTrainer:
 
     # -- forward -------------------------------------------------------------------------------------------
     def forward(self, x: Tensor, *, training: bool, h: Mapping[str, Tensor]) -> Tensor:
-        """Logits (K, N, n_classes) of every active model for the shared inputs x (N, *shape)."""
+        """Logits (K, n_classes, N) of every active model for the shared inputs x (N, *shape)."""
         K, W, net = len(self.active), self.weights, self.net
         conv = net.params.model.value == "cnn"
         a: Tensor = x.unsqueeze(1) if conv and len(net.shape) < 3 else (x if conv else x.flatten(1))
@@ -189,11 +189,15 @@ class FusedTrainer:
                 a = a.expand(K, *a.shape)
             elif not stacked_a:  # (N, K·C, *spatial) from the convs -> (K, N, C·spatial)
                 a = a.reshape(a.shape[0], K, -1).transpose(0, 1)
+            if layer.kind is LayerKind.OUTPUT:
+                # classes on the middle axis, (K, C, N) = (K, C, H) @ (K, H, N): with few classes this product
+                # runs ~2x faster than (K, N, H) @ (K, H, C), and log-softmax over a middle axis is vectorised
+                # along N (~10x faster than over a last axis of 10)
+                at = a.transpose(1, 2)
+                return torch.bmm(w, at) if b is None else torch.baddbmm(b.unsqueeze(2), w, at)
             wt = w.transpose(1, 2)  # (K, N, H) @ (K, H, H')
             z = torch.bmm(a, wt) if b is None else torch.baddbmm(b.unsqueeze(1), a, wt)
             stacked_a = True
-            if layer.kind is LayerKind.OUTPUT:
-                return z
             if layer.batch_norm:
                 z = stacked.batch_norm_stacked(z, W[f"gamma{l}"], W[f"beta{l}"], self.buffers[f"mean{l}"],
                                                self.buffers[f"var{l}"], training=training, bn_beta=h["bn_beta"],
@@ -244,14 +248,20 @@ class FusedTrainer:
         opt = self.params[0].optimizer
         l2 = h["l2"] if bool((h["l2"] != 0).any()) else None
         leaves = list(flat.views.values())
+        # a plain ReLU MLP (the usual group) has its backward pass written out; the rest goes through autograd
+        net = self.net
+        by_hand = (net.params.model.value == "mlp" and not bn and net.params.activation.value == "relu"
+                   and not bool((h["keep_prob"] < 1).any()))
         for start in range(0, len(y), bs):  # 3)
             xb, yb = X[start:start + bs], y[start:start + bs]
             if bn and len(yb) == 1:
                 continue
-            logits = self.forward(xb, training=True, h=h)  # (K, n, C)
-            n = len(yb)
-            losses = F.cross_entropy(logits.reshape(K * n, -1), yb.repeat(K), reduction="none").view(K, n).mean(1)
-            flat.gather(torch.autograd.grad(losses.sum(), leaves))
+            if by_hand:
+                dense.train_step(flat.views, flat.grads, xb, yb, n_layers=len(net.layers))
+            else:
+                logits = self.forward(xb, training=True, h=h)  # (K, C, n)
+                losses = F.cross_entropy(logits, yb.expand(K, -1), reduction="none").mean(1)
+                flat.gather(torch.autograd.grad(losses.sum(), leaves))
             flat.step(opt, self.params, lrs, l2, h)
         self.epochs = [e + 1 for e in self.epochs]
         return self._evaluate(lrs)  # 4)
@@ -264,11 +274,11 @@ class FusedTrainer:
         cost, wrong = torch.zeros(K, dtype=torch.float64), torch.zeros(K, dtype=torch.long)
         for start in range(0, len(y), chunk):
             xb, yb = X[start:start + chunk], y[start:start + chunk]
-            logits = self.forward(xb, training=False, h=h)
-            n = len(yb)
-            ce = F.cross_entropy(logits.reshape(K * n, -1), yb.repeat(K), reduction="none").view(K, n)
+            logits = self.forward(xb, training=False, h=h)  # (K, C, n)
+            ce = F.cross_entropy(logits, yb.expand(K, -1), reduction="none")
             cost += ce.sum(1).double()
-            wrong += (logits.argmax(dim=2) != yb).sum(1)
+            # max's index is argmax's (the first maximum), ~10x faster over a middle axis (measured)
+            wrong += (logits.max(dim=1).indices != yb).sum(1)
         return (cost / len(y)).tolist(), (wrong.double() / len(y)).tolist()
 
     def _evaluate(self, lrs: Sequence[float]) -> list[dict[str, float]]:
