@@ -9,6 +9,7 @@ metric = "dev_error"           # the branch's value
 keep_last = 5                  # checkpoints kept per branch: the last 5, every 5th, epoch 0 and fork points
 keep_every = 5
 threads = 1                    # torch threads (small models: 1 is fastest, and results depend on it)
+apply = "epoch"                # where `set` takes effect: "epoch" (next boundary) or "step" (next mini-batch)
 
 [data]                         # the built-in trainer's data (or [trainable] class = "pkg.mod:Class")
 name = "digits"
@@ -43,7 +44,7 @@ __all__ = ["PandaConfig", "load_panda_config", "panda_config_from"]
 
 _SECTIONS = {"run", "data", "model", "trainable", "space", "babysitter"}
 _RUN_KEYS = {"name", "store", "epochs", "metric", "direction", "keep_last", "keep_every", "poll_seconds", "threads",
-             "seed"}
+             "seed", "apply"}
 _RULE_KEYS = {f.name for f in dataclasses.fields(BabysitterRules)}
 
 
@@ -107,7 +108,8 @@ def panda_config_from(raw: Mapping[str, Any], path: Path) -> PandaConfig:
     try:
         settings = PandaSettings(epochs=epochs, metric=metric, direction=run.get("direction", "minimize"),
                                  keep_last=run.get("keep_last", 5), keep_every=run.get("keep_every", 5),
-                                 poll_seconds=run.get("poll_seconds", 0.2), babysitter=rules)
+                                 poll_seconds=run.get("poll_seconds", 0.2), babysitter=rules,
+                                 apply=run.get("apply", "epoch"))
     except ValueError as e:
         raise ConfigError(str(e).replace("The '", "The 'run.", 1).replace("' parameter", "' key", 1)) from None
     store = Path(run.get("store", "sturgeon.db"))

@@ -34,9 +34,17 @@ from sturgeon.store import Branch, Command, CommandState, Event, SQLiteStore, St
 from sturgeon.train import Trainable
 from sturgeon.trial import TrialRecord, TrialState
 
-__all__ = ["Run", "RunState", "RunStatus", "PandaSettings"]
+__all__ = ["Run", "RunState", "RunStatus", "PandaSettings", "Boundary"]
 
 KIND = "panda"  # StudySpec.attrs["kind"] of a study that is a panda run
+
+
+class Boundary(str, Enum):
+    """Where a ``set`` takes effect: at the next epoch boundary, or already between two mini-batches
+    (``step``: the trainable must offer a ``batch_hook``, as the built-in trainer does)."""
+
+    EPOCH = "epoch"
+    STEP = "step"
 
 
 class RunState(str, Enum):
@@ -56,7 +64,8 @@ class PandaSettings:
 
     ``epochs``: where the run ends; ``metric``/``direction``: the branch's value; ``keep_last``/``keep_every``:
     checkpoint retention per branch (epoch 0 and fork points are always kept); ``poll_seconds``: how often a
-    paused run looks for commands; ``babysitter``: opt-in automatic rules (None: off).
+    paused run (or one applying changes between mini-batches) looks for commands; ``babysitter``: opt-in
+    automatic rules (None: off); ``apply``: where a ``set`` takes effect (:class:`Boundary`).
     """
 
     epochs: int = 10
@@ -66,8 +75,13 @@ class PandaSettings:
     keep_every: int = 5
     poll_seconds: float = 0.2
     babysitter: BabysitterRules | None = None
+    apply: Boundary = Boundary.EPOCH
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "apply", Boundary(self.apply))
+        except ValueError:
+            raise ValueError(f"The 'apply' parameter must be one of epoch, step. Got {self.apply!r} instead.") from None
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"The 'epochs' parameter must be an integer >= 1. Got {self.epochs!r} instead.")
         if self.direction not in ("minimize", "maximize"):
@@ -80,6 +94,7 @@ class PandaSettings:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["apply"] = self.apply.value
         d["babysitter"] = None if self.babysitter is None else self.babysitter.to_dict()
         return d
 

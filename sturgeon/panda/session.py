@@ -50,6 +50,8 @@ class Session:
         self.epoch = 0
         self.params: dict[str, Any] = {}
         self.curve: dict[int, dict[str, float]] = {}
+        self.batch: int | None = None  # the mini-batch about to run, while a change is applied inside an epoch
+        self._polled = 0.0
         self.store.claim(self.sid)  # marks a branch a dead process left running as interrupted
         self._attach()
 
@@ -109,6 +111,7 @@ class Session:
         if changes:
             trainable.update(dict(changes))  # raises before anything is recorded if the trainable refuses
         self.trainable = trainable
+        self._hook()
         old_params = dict(saved["params"])
         self._new_branch(owner, step, {**old_params, **changes})
         self.curve = {e: m for e, m in self._line_curve().items() if e <= step}
@@ -122,6 +125,7 @@ class Session:
 
     # -- the loop ------------------------------------------------------------------------------------------
     def train(self, until: int, on_epoch: Callable[[RunStatus], None] | None) -> RunStatus:
+        self._hook()
         if self.paused:  # a previous train(until=...) returned early: this call resumes it
             self._event(EventKind.RESUME, None, None, None, "train() called again", "api")
             self.paused = False
@@ -160,6 +164,31 @@ class Session:
             self.paused = True
             self._event(EventKind.PAUSE, None, None, None, f"train() returned at epoch {self.epoch}", "api")
         return self.run.status()
+
+    def _hook(self) -> None:
+        """With ``apply = "step"``, have the trainable call back between mini-batches."""
+        from sturgeon.panda.run import Boundary
+
+        if self.settings.apply is Boundary.STEP:
+            if not hasattr(self.trainable, "batch_hook"):
+                raise ValueError(f"apply = 'step' needs a trainable with a batch_hook attribute (the built-in "
+                                 f"trainer has one); {type(self.trainable).__name__} has none.")
+            self.trainable.batch_hook = self._between_batches  # type: ignore[union-attr]
+
+    def _between_batches(self, batch: int) -> None:
+        """Apply queued sets inside an epoch, polling at most every ``poll_seconds``; other commands wait
+        for the epoch boundary (a rollback or a pause needs a checkpoint to stand on)."""
+        now = time.monotonic()
+        if now - self._polled < self.settings.poll_seconds:
+            return
+        self._polled = now
+        self.batch = batch
+        try:
+            for cmd in self.store.commands(self.sid, CommandState.PENDING):
+                if cmd.kind == CommandKind.SET.value:
+                    self._apply(cmd)
+        finally:
+            self.batch = None
 
     def _after_epoch(self, metrics: Mapping[str, float]) -> bool:
         """Divergence and plateau rules; True when the run was rolled back."""
@@ -250,7 +279,9 @@ class Session:
         except (SpaceError, ValueError, StoreError, KeyError) as e:
             self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, str(e))
             return
-        self.store.finish_command(self.sid, cmd.id, CommandState.APPLIED, f"at epoch {self.epoch}")
+        where = f"at epoch {self.epoch}" + ("" if self.batch is None else f", before mini-batch {self.batch} of epoch "
+                                                                          f"{self.epoch + 1}")
+        self.store.finish_command(self.sid, cmd.id, CommandState.APPLIED, where)
 
     def _set(self, changes: Mapping[str, Any], reason: str, source: str) -> None:
         self.trainable.update(dict(changes))  # type: ignore[union-attr]  # the trainable's own checks; raises before anything changes
@@ -262,7 +293,7 @@ class Session:
     # -- records -------------------------------------------------------------------------------------------
     def _event(self, kind: EventKind, param: str | None, old: Any, new: Any, reason: str, source: str) -> None:
         self.store.add_event(self.sid, Event(self.branch, self.epoch, kind.value, param, old, new, reason, source,
-                                             time.time()))
+                                             time.time(), self.batch))
 
     def _checkpoint(self) -> None:
         branch, epoch = self.branch, self.epoch

@@ -65,6 +65,7 @@ class Event:
     reason: str = ""
     source: str = "user"
     at: float = 0.0
+    batch: int | None = None  # a change applied inside epoch step + 1: before this mini-batch of it
 
 
 class CommandState(str, Enum):

@@ -70,7 +70,8 @@ CREATE TABLE IF NOT EXISTS events (
     new TEXT,
     reason TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    batch INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_by_trial ON events (study_id, trial);
 """ + CONTROL_SCHEMA
@@ -137,6 +138,7 @@ class SQLiteStore(ControlTables, Store):
     def _setup(self, memory: bool, durability: str) -> None:
         db = self._db
         version = db.execute("PRAGMA user_version").fetchone()[0]
+        self._version = max(version, 1) if self.readonly else SCHEMA_VERSION  # a reader leaves old files as they are
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"The store '{self.path}' has schema version {version}, newer than this Sturgeon's "
@@ -153,10 +155,11 @@ class SQLiteStore(ControlTables, Store):
             tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
             if tables:
                 raise StoreError(f"'{self.path}' is an SQLite file of another program, not a Sturgeon store.")
+        upgrade = "ALTER TABLE events ADD COLUMN batch INTEGER;" if version == 1 else ""
         if version < SCHEMA_VERSION:
             # executescript commits on its own, so the schema and its version go in one explicit transaction;
             # every statement is IF NOT EXISTS, so an older file gains just the tables it lacks.
-            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE; {upgrade} {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -318,20 +321,21 @@ class SQLiteStore(ControlTables, Store):
     # -- events --------------------------------------------------------------------------------------------
     def add_event(self, study_id: int, event: Event) -> None:
         self._write(
-            "INSERT INTO events (study_id, trial, step, kind, param, old, new, reason, source, at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (study_id, trial, step, kind, param, old, new, reason, source, at, batch) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (study_id, event.trial, event.step, event.kind, event.param, json.dumps(event.old),
-             json.dumps(event.new), event.reason, event.source, event.at or time.time()),
+             json.dumps(event.new), event.reason, event.source, event.at or time.time(), event.batch),
         )
 
     def events(self, study_id: int, trial: int | None = None) -> list[Event]:
-        sql = "SELECT trial, step, kind, param, old, new, reason, source, at FROM events WHERE study_id = ?"
+        batch = "batch" if self._version >= 2 else "NULL"
+        sql = f"SELECT trial, step, kind, param, old, new, reason, source, at, {batch} FROM events WHERE study_id = ?"
         args: tuple[Any, ...] = (study_id,)
         if trial is not None:
             sql, args = sql + " AND trial = ?", (study_id, trial)
         return [
-            Event(t, s, k, p, json.loads(o), json.loads(n), r, src, at)
-            for t, s, k, p, o, n, r, src, at in self._read(sql + " ORDER BY id", args)
+            Event(t, s, k, p, json.loads(o), json.loads(n), r, src, at, b)
+            for t, s, k, p, o, n, r, src, at, b in self._read(sql + " ORDER BY id", args)
         ]
 
     def artifact_dir(self, study: str) -> Path:

@@ -16,6 +16,7 @@ mask, so a checkpoint that stores its state replays training bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,6 +68,9 @@ class Trainer:
         self.data = data
         self._params: TrainParams | None = None
         self.metrics: dict[str, float] = {}
+        # Called with i before the i-th mini-batch of an epoch (i >= 1): where panda applies changes between
+        # mini-batches. The ``lr`` metric stays the rate the epoch started with.
+        self.batch_hook: Callable[[int], None] | None = None
 
     # --- Trainable ---------------------------------------------------------------------------
 
@@ -85,8 +89,12 @@ class Trainer:
         # 2) this epoch's data order, from the trainer's generator
         order = torch.randperm(len(self.y_train), generator=self.gen)
         X, y = self.X_train[order], self.y_train[order]
-        for start in range(0, len(y), p.batch_size):
-            xb, yb = X[start : start + p.batch_size], y[start : start + p.batch_size]
+        bs = p.batch_size  # fixed for the epoch: a new batch size applies from the next one
+        for i, start in enumerate(range(0, len(y), bs)):
+            if i and self.batch_hook is not None:
+                self.batch_hook(i)  # may call update(): what the next mini-batch uses is read again
+                p, lr = self.params, lr_at(self.epoch, self.params)
+            xb, yb = X[start : start + bs], y[start : start + bs]
             if p.batch_norm and len(yb) == 1:
                 continue  # batch statistics of one example are undefined (torch refuses them too)
             # 3) forward in training mode and backward

@@ -67,12 +67,20 @@ def test_a_version_1_store_gains_the_control_tables(tmp_path):
     db = tmp_path / "old.db"
     SQLiteStore(db).close()
     with sqlite3.connect(db) as c:  # make it look like a store written by the previous release
-        for table in ("commands", "checkpoints", "branches"):
+        for table in ("commands", "checkpoints", "branches", "events"):
             c.execute(f"DROP TABLE {table}")
+        c.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, trial INTEGER NOT NULL, "
+                  "step INTEGER NOT NULL, kind TEXT NOT NULL, param TEXT, old TEXT, new TEXT, "
+                  "reason TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, at REAL NOT NULL)")
+        c.execute("INSERT INTO events (study_id, trial, step, kind, old, new, source, at) "
+                  "VALUES (1, 0, 3, 'stop', 'null', 'null', 'asha', 1.0)")
         c.execute("PRAGMA user_version=1")
     reader = SQLiteStore(db, readonly=True)
     assert reader.commands(1) == [] and reader.branches(1) == []  # a reader copes with the old schema
-    SQLiteStore(db).close()
+    assert [(e.step, e.kind, e.batch) for e in reader.events(1)] == [(3, "stop", None)]
+    writer = SQLiteStore(db)
+    assert [(e.step, e.kind, e.batch) for e in writer.events(1)] == [(3, "stop", None)]
+    writer.close()
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}

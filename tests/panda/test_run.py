@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sturgeon.panda import EventKind, PandaSettings, Run, RunState
-from sturgeon.space import Int, Space, SpaceError
+from sturgeon.space import Float, Int, Space, SpaceError
 from sturgeon.store import CommandState, StoreError
 from sturgeon.train import Trainer
 from sturgeon.trial import TrialState
@@ -161,3 +161,53 @@ def test_open_refuses_studies_and_missing_runs(store):
     make_run(store, epochs=1)
     with pytest.raises(StoreError, match="A run named 'r' already exists; resume it"):
         make_run(store, epochs=1)
+
+
+def test_apply_step_changes_lr_between_mini_batches(store, digits):
+    """With apply = "step", a set issued during epoch 2 takes effect before the next mini-batch polled."""
+    e, k, new_lr = 2, 7, 0.01
+    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(epochs=3, apply="step", poll_seconds=1e-9))
+
+    class Watched(Trainer):
+        def step(self):  # during epoch e, issue the set (as another terminal would) just before batch k
+            inner = self.batch_hook
+
+            def hook(i):
+                if i == k:
+                    Run.open("r", store).set(lr=new_lr, source="cli")
+                inner(i)
+
+            self.batch_hook = hook if self.epoch + 1 == e else inner
+            try:
+                return super().step()
+            finally:
+                self.batch_hook = inner
+
+    status = run.train(lambda: Watched(digits))
+    sets = [x for x in status.events if x.kind == "set"]
+    assert [(x.step, x.batch, x.old, x.new) for x in sets] == [(e - 1, k, 0.05, new_lr)]
+    assert run.wait(1, 0).outcome == f"at epoch {e - 1}, before mini-batch {k} of epoch {e}"
+    ref = Trainer(digits)
+    ref.setup(PARAMS)
+    ref.batch_hook = lambda i: ref.update({"lr": new_lr}) if ref.epoch + 1 == e and i == k else None
+    for _ in range(3):
+        ref.step()
+    got = weights_at(run, 0, 3)
+    assert all(torch.equal(got[n], ref.weights[n].detach()) for n in got)
+    # the epoch-boundary reference differs: the change really landed inside epoch 2
+    late = Trainer(digits)
+    late.setup(PARAMS)
+    for epoch in range(3):
+        if epoch == e:
+            late.update({"lr": new_lr})
+        late.step()
+    assert not torch.equal(got["W1"], late.weights["W1"].detach())
+
+
+def test_apply_step_needs_a_batch_hook(store):
+    from tests.panda.quadratic import Quadratic
+
+    run = Run.create("q", {"lr": 0.1}, store=store, space=Space(lr=Float(1e-3, 1.0)),
+                     settings=PandaSettings(epochs=1, apply="step"))
+    with pytest.raises(ValueError, match="apply = 'step' needs a trainable with a batch_hook attribute"):
+        run.train(Quadratic)
