@@ -13,10 +13,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
+from rich.console import Group
 from rich.markup import escape
+from rich.text import Text
 from rich.table import Table
 from rich.tree import Tree
 
@@ -139,6 +141,7 @@ def status(
     store: Path = STORE_OPTION,
     events: int = typer.Option(8, "--events", "-e", help="How many recent events to show."),
     as_json: bool = typer.Option(False, "--json", help="The status as JSON, for scripts."),
+    follow: float = typer.Option(0.0, "--follow", "-f", help="Redraw every this many seconds while it trains."),
 ) -> None:
     """The run's state, its curve on the current branch (a terminal chart), params, branches, recent events."""
     with clean_errors():
@@ -151,35 +154,56 @@ def status(
                    "branches": [b.__dict__ for b in s.branches]}
             sys.stdout.write(json.dumps(doc, default=str) + "\n")
             return
-        who = f", pid {s.pid}" if s.pid else ""
-        out.print(f"[bold]{escape(s.name)}[/]: {s.state.value}{who} — epoch {s.epoch}/{s.epochs} on branch {s.branch}",
-                  highlight=False)
-        if s.curve:
-            out.print(_chart(s, run.settings.metric), markup=False, highlight=False)
-        table = Table(title="params now", title_justify="left")
-        for col in ("param", "value", "range"):
-            table.add_column(col)
-        for pname, p in run.space.params.items():
-            d = p.to_dict()
-            rng = f"{d.get('lo')} .. {d.get('hi')} ({d.get('scale', 'choice')})" if "lo" in d else str(d.get("values"))
-            table.add_row(pname, escape(fmt(p, s.params.get(pname))), escape(rng))
-        out.print(table)
-        if len(s.branches) > 1:
-            out.print(_tree(s))
-        recent = s.events[-events:] if events > 0 else []
-        if recent:
-            ev = Table(title="recent events", title_justify="left")
-            for col in ("branch", "epoch", "kind", "change", "source", "reason"):
-                ev.add_column(col)
-            for e in recent:
-                change = "" if e.param is None else f"{e.param} {fmt(run.space.params.get(e.param), e.old)} -> " \
-                                                     f"{fmt(run.space.params.get(e.param), e.new)}"
-                if e.kind in (EventKind.ROLLBACK.value, EventKind.RESTART.value):
-                    change = f"from branch {e.old} at epoch {e.new}"
-                ev.add_row(str(e.trial), str(e.step), e.kind, escape(change), e.source, escape(e.reason))
-            out.print(ev)
-        for c in s.pending:
-            out.print(f"pending #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} (from {c.source})", highlight=False)
+        if not follow:
+            out.print(_view(run, s, events))
+            return
+        from rich.live import Live
+
+        with Live(_view(run, s, events), console=out, screen=True, auto_refresh=False) as live:
+            try:
+                while s.state in (RunState.RUNNING, RunState.PAUSED, RunState.CREATED):
+                    time.sleep(follow)
+                    s = run.status()
+                    live.update(_view(run, s, events), refresh=True)
+            except KeyboardInterrupt:
+                pass
+        out.print(_view(run, s, events))
+
+
+def _view(run: Run, s: RunStatus, events: int) -> Group:
+    """Everything ``status`` shows, as one renderable (printed once, or refreshed by --follow)."""
+    parts: list[Any] = []
+    who = f", pid {s.pid}" if s.pid else ""
+    parts.append(Text.from_markup(f"[bold]{escape(s.name)}[/]: {s.state.value}{who} — epoch {s.epoch}/{s.epochs} "
+                                  f"on branch {s.branch}"))
+    if s.curve:
+        parts.append(Text(_chart(s, run.settings.metric)))
+    table = Table(title="params now", title_justify="left")
+    for col in ("param", "value", "range"):
+        table.add_column(col)
+    for pname, p in run.space.params.items():
+        d = p.to_dict()
+        rng = f"{d.get('lo')} .. {d.get('hi')} ({d.get('scale', 'choice')})" if "lo" in d else str(d.get("values"))
+        table.add_row(pname, escape(fmt(p, s.params.get(pname))), escape(rng))
+    parts.append(table)
+    if len(s.branches) > 1:
+        parts.append(_tree(s))
+    recent = s.events[-events:] if events > 0 else []
+    if recent:
+        ev = Table(title="recent events", title_justify="left")
+        for col in ("branch", "epoch", "kind", "change", "source", "reason"):
+            ev.add_column(col)
+        for e in recent:
+            change = "" if e.param is None else f"{e.param} {fmt(run.space.params.get(e.param), e.old)} -> " \
+                                                 f"{fmt(run.space.params.get(e.param), e.new)}"
+            if e.kind in (EventKind.ROLLBACK.value, EventKind.RESTART.value):
+                change = f"from branch {e.old} at epoch {e.new}"
+            where = str(e.step) if e.batch is None else f"{e.step} (+{e.batch} batches)"
+            ev.add_row(str(e.trial), where, e.kind, escape(change), e.source, escape(e.reason))
+        parts.append(ev)
+    for c in s.pending:
+        parts.append(Text(f"pending #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} (from {c.source})"))
+    return Group(*parts)
 
 
 def _chart(s: RunStatus, metric: str) -> str:
