@@ -124,11 +124,11 @@ def main() -> None:
             times["panda"] += panda(data, params, args.epochs, folder, f"r{r}")
         pieces = parts(data, params, folder)
     base = statistics.median(times["alone"])
-    print(f"\n| way | ms/epoch (median) | overhead vs alone |\n|---|---:|---:|")
+    print("\n| way | ms/epoch (median) | overhead vs alone |\n|---|---:|---:|")
     for way, ts in times.items():
         m = statistics.median(ts)
         print(f"| {way} | {m * 1e3:.2f} | {(m / base - 1) * 100:+.1f} % |")
-    print(f"\n| piece | µs per epoch |\n|---|---:|")
+    print("\n| piece | µs per epoch |\n|---|---:|")
     for piece, us in pieces.items():
         print(f"| {piece} | {us:.0f} |")
 

@@ -8,23 +8,19 @@ import csv
 import io
 import json
 import math
-import sqlite3
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sturgeon.cli_common import STORE_OPTION, clean_errors as _clean_errors, err, fmt, out
 from sturgeon.samplers import refine_box
-from sturgeon.space import Param, Scale, Space, SpaceError
-from sturgeon.store import SQLiteStore, StoreError
+from sturgeon.space import Param, Scale
+from sturgeon.store import SQLiteStore
 from sturgeon.study import Study, StudyError
 from sturgeon.trial import TrialRecord, TrialState
 

@@ -1,30 +1,17 @@
 """Panda fixtures: one digits dataset, one thread, a store file per test."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from sturgeon.panda import PandaSettings, Run, read_state
-from sturgeon.train import Dataset, Trainer, load_data
+from sturgeon.train import Dataset, Trainer
+from tests.train.conftest import digits, one_thread  # noqa: F401 - the same fixtures: one thread, digits once
 
 # A small, quick digits MLP trained with momentum: the knobs a person turns while babysitting.
 PARAMS = {"optimizer": "momentum", "lr": 0.05, "momentum": 0.9, "units": 32, "seed": 3}
-
-
-@pytest.fixture(scope="package", autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def digits() -> Dataset:
-    return load_data("digits")
 
 
 @pytest.fixture()
