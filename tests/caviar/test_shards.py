@@ -34,11 +34,12 @@ def _ids(sharded: Shards) -> list[list[int]]:
     return out
 
 
-@pytest.mark.parametrize("n", [2, 3])
-def test_shards_match_the_whole_group_bit_for_bit(digits32, n):
-    whole, sharded = Shards(digits32, CONFIGS, n=1), Shards(digits32, CONFIGS, n=n)
+@pytest.mark.parametrize(("n", "block", "sizes"), [(2, 32, [2, 3]), (3, 32, [1, 2, 2]), (2, 2, [1, 1, 1, 2]),
+                                                   (1, 2, [1, 2, 2])])
+def test_shards_match_the_whole_group_bit_for_bit(digits32, n, block, sizes):
+    whole, sharded = Shards(digits32, CONFIGS, n=1), Shards(digits32, CONFIGS, n=n, block=block)
     try:
-        assert [len(s) for s in sharded.shards] == [len(CONFIGS) * (i + 1) // n - len(CONFIGS) * i // n for i in range(n)]
+        assert [len(s) for s in sharded.shards] == sizes
         for _ in range(2):
             assert sharded.step() == whole.step()  # metrics: equal floats, not merely close
         assert sharded.active == whole.active and sharded.epochs == whole.epochs and same(whole, sharded)
@@ -70,7 +71,8 @@ def test_a_diverging_model_is_found_in_its_shard(digits32):
         sharded.close()
 
 
-@pytest.mark.parametrize("n", [0, -1, 1.5, True])
-def test_the_shard_count_is_checked(digits32, n):
-    with pytest.raises(ValueError, match=r"^The 'n' parameter must be an integer >= 1\. Got .* instead\.$"):
-        Shards(digits32, CONFIGS, n=n)
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+@pytest.mark.parametrize("name", ["n", "block"])
+def test_the_thread_and_block_counts_are_checked(digits32, name, bad):
+    with pytest.raises(ValueError, match=rf"^The '{name}' parameter must be an integer >= 1\. Got .* instead\.$"):
+        Shards(digits32, CONFIGS, **{name: bad})
