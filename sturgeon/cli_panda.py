@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -104,10 +103,10 @@ def _summary(s: RunStatus) -> None:
               + (f" ({shown})" if shown else ""), highlight=False)
 
 
-def _open(name: str, store: Path) -> Run:
+def _open(name: str, store: Path, readonly: bool = False) -> Run:
     if not Path(store).exists():
         raise StoreError(f"No store at '{store}'.")
-    return Run.open(name, store)
+    return Run.open(name, store, readonly=readonly)
 
 
 @panda_app.command()
@@ -145,7 +144,7 @@ def status(
 ) -> None:
     """The run's state, its curve on the current branch (a terminal chart), params, branches, recent events."""
     with clean_errors():
-        run = _open(name, store)
+        run = _open(name, store, readonly=True)
         s = run.status()
         if as_json:
             doc = {"name": s.name, "state": s.state.value, "branch": s.branch, "epoch": s.epoch, "epochs": s.epochs,
@@ -203,6 +202,10 @@ def _view(run: Run, s: RunStatus, events: int) -> Group:
         parts.append(ev)
     for c in s.pending:
         parts.append(Text(f"pending #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} (from {c.source})"))
+    refused = [c for c in run.store.commands(run.study_id, CommandState.REFUSED)][-3:]
+    for c in refused:
+        parts.append(Text(f"refused #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} — {c.outcome}",
+                          style="red"))
     return Group(*parts)
 
 
@@ -212,7 +215,7 @@ def _chart(s: RunStatus, metric: str) -> str:
 
     epochs = sorted(s.curve)
     plt.clear_figure()
-    plt.plotsize(min(100, max(50, os.get_terminal_size(0).columns - 4) if sys.stdout.isatty() else 90), 18)
+    plt.plotsize(min(100, max(50, out.width - 4)), 18)
     plt.theme("clear")
     for key, marker in ((metric, "dot"), ("train_cost", "braille")):
         ys = [s.curve[e].get(key, math.nan) for e in epochs]
@@ -244,11 +247,14 @@ def _tree(s: RunStatus) -> Tree:
     return tree
 
 
-def _report(run: Run, cid: int, wait: float, what: str) -> None:
+def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> None:
     """Say what happens to a queued command; with --wait, block until the run applies or refuses it."""
+    if not math.isfinite(wait) or wait < 0:
+        raise ValueError(f"The '--wait' option must be a number of seconds >= 0. Got {wait} instead.")
     alive = run.store.writer(run.study_id) is not None
-    if wait <= 0:
-        when = "at the next epoch boundary" if alive else "when the run resumes (it is not running now)"
+    if wait == 0:
+        boundary = "mini-batch" if step and run.settings.apply.value == "step" else "epoch boundary"
+        when = f"at the next {boundary}" if alive else "when the run resumes (it is not running now)"
         out.print(f"queued #{cid}: {what}, applied {when}", highlight=False)
         return
     cmd = run.wait(cid, wait)
@@ -274,7 +280,7 @@ def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, re
         now = run.status().params
         what = ", ".join(f"{k} {fmt(run.space.params.get(k), now.get(k))} -> {fmt(run.space.params.get(k), v)}"
                          for k, v in parsed.items())
-        _report(run, cid, wait, what)
+        _report(run, cid, wait, what, step=True)
 
 
 @panda_app.command()
@@ -339,6 +345,9 @@ def resume(
         run = _open(name, store)
         state = run.status().state
         if state is RunState.PAUSED:
+            if epochs is not None:
+                raise StoreError(f"The run '{name}' is paused in a live process (pid {run.status().pid}); "
+                                 "--epochs is for a run whose process is gone: resume it, then stop it first.")
             _report(run, run.resume(source="cli"), 0, "resume")
         elif state is RunState.RUNNING:
             raise StoreError(f"The run '{name}' is already running (pid {run.status().pid}).")

@@ -3,7 +3,8 @@
 It only proposes; the run carries out what it proposes and records each action as an event with its
 reason and ``source="babysitter"``, exactly like a person's change. Rules, checked after every epoch:
 
-1. **Divergence**: the cost is NaN/inf, or above ``diverge_factor`` times its best so far on this lineage:
+1. **Divergence**: the cost (or any metric) is NaN/inf, or the cost is above ``diverge_factor`` times its
+   best so far on this lineage:
    roll back to the last checkpoint before it and multiply α by ``lr_cut``; after ``max_cuts`` cuts,
    give up (the branch is recorded as diverged).
 2. **Plateau**: the watched metric has not improved by more than ``min_delta`` for ``plateau_epochs``
@@ -93,11 +94,15 @@ class Babysitter:
     def diverged(self, epoch: int, curve: Mapping[int, Mapping[str, float]]) -> str | None:
         """Why epoch ``epoch`` counts as diverged, or None."""
         r = self.rules
-        cost = curve.get(epoch, {}).get(r.cost)
+        metrics = curve.get(epoch, {})
+        cost = metrics.get(r.cost)
+        if cost is not None and not math.isfinite(cost):
+            return f"{r.cost} became {cost} at epoch {epoch}"
+        bad = next(((k, v) for k, v in metrics.items() if not math.isfinite(v)), None)
+        if bad is not None:  # any metric gone NaN/inf: a trainable that does not report the cost is watched too
+            return f"{bad[0]} became {bad[1]} at epoch {epoch}"
         if cost is None:
             return None
-        if not math.isfinite(cost):
-            return f"{r.cost} became {cost} at epoch {epoch}"
         earlier = [m[r.cost] for e, m in curve.items() if e < epoch and r.cost in m and math.isfinite(m[r.cost])]
         if r.diverge_factor is not None and earlier and cost > r.diverge_factor * min(earlier):
             return f"{r.cost} {cost:.4g} at epoch {epoch} is above {r.diverge_factor:g}x its best {min(earlier):.4g}"

@@ -2,9 +2,9 @@
 
 A checkpoint is whatever ``Trainable.save()`` returned (tensors nested in dicts and lists, plus plain
 values), wrapped with the run's own bookkeeping (epoch, branch, current params). Files are safetensors:
-tensors stored raw, everything else as JSON in the header, so loading a checkpoint never runs code and a
-digits-MLP checkpoint costs about a millisecond. A state with values JSON cannot hold (tuples, numpy
-arrays, objects) falls back to ``torch.save``. Every file is written to a temporary name and renamed, so a
+tensors stored raw, everything else as JSON in the header, so loading such a checkpoint never runs code and
+a digits-MLP checkpoint costs about a millisecond. A state with values JSON cannot hold (tuples, numpy
+arrays, objects) falls back to ``torch.save``, whose loading unpickles (trust your own artifact folder). Every file is written to a temporary name and renamed, so a
 kill -9 leaves either the whole file or none.
 
 >>> import torch, tempfile, pathlib
@@ -29,20 +29,21 @@ import torch
 __all__ = ["write_state", "read_state", "Retention", "CheckpointWriter"]
 
 _TENSOR = "__tensor__"
-_MAGIC_TORCH = b"PK"  # torch.save's zip container; safetensors files start with a little-endian length
+_MAGIC_TORCH = b"PK\x03\x04"  # torch.save's zip container; a safetensors file starts with its header's length
 
 
-def _split(obj: Any, tensors: dict[str, torch.Tensor], key: str) -> Any:
-    """The JSON skeleton of ``obj`` with each tensor replaced by a reference into ``tensors``."""
+def _split(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The JSON skeleton of ``obj`` with each tensor replaced by a reference into ``tensors`` (t0, t1, ...)."""
     if isinstance(obj, torch.Tensor):
+        key = f"t{len(tensors)}"
         tensors[key] = obj.detach().contiguous()
         return {_TENSOR: key}
     if isinstance(obj, dict):
-        if not all(isinstance(k, str) for k in obj):
-            raise TypeError("non-string key")
-        return {k: _split(v, tensors, f"{key}/{k}") for k, v in obj.items()}
+        if not all(isinstance(k, str) for k in obj) or _TENSOR in obj:
+            raise TypeError("a key JSON cannot hold, or our marker")
+        return {k: _split(v, tensors) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_split(v, tensors, f"{key}/{i}") for i, v in enumerate(obj)]
+        return [_split(v, tensors) for v in obj]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(type(obj).__name__)
@@ -65,7 +66,7 @@ def write_state(state: dict[str, Any], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tensors: dict[str, torch.Tensor] = {}
     try:
-        skeleton = json.dumps(_split(state, tensors, ""))
+        skeleton = json.dumps(_split(state, tensors))
     except TypeError:  # a value JSON cannot hold: keep it exact with torch.save instead
         torch.save(state, tmp)
     else:
@@ -83,7 +84,7 @@ def _shared(tensors: dict[str, torch.Tensor], key: str) -> set[int]:
 def read_state(path: Path) -> dict[str, Any]:
     """Read a file written by :func:`write_state`."""
     with open(path, "rb") as f:
-        head = f.read(2)
+        head = f.read(4)
     if head == _MAGIC_TORCH:
         return torch.load(path, weights_only=False)  # type: ignore[no-any-return]
     from safetensors import safe_open
@@ -122,14 +123,16 @@ class Retention:
 class CheckpointWriter:
     """Writes checkpoints on a background thread, so training does not wait for the disk.
 
-    ``submit`` hands over a state that ``Trainable.save()`` already copied; at most ``depth`` writes wait,
-    after which ``submit`` blocks (bounded memory). ``done(path)`` runs on the writer thread after each file
-    is complete, which is where the run records it and applies retention. ``flush`` waits for every
-    submitted write; an error on the writer thread is raised by the next ``submit`` or ``flush``.
+    ``submit`` hands over a state that ``Trainable.save()`` already copied, after waiting for the previous
+    write: one checkpoint at most is ever on its way to the disk, so a kill -9 loses at most the epoch in
+    progress and, in the millisecond or so a write takes, the epoch just before it. ``done(path)`` runs on
+    the writer thread after each file is complete, which is where the run records it and applies retention.
+    ``flush`` waits for every submitted write; an error on the writer thread is raised by the next
+    ``submit`` or ``flush``.
     """
 
-    def __init__(self, depth: int = 2) -> None:
-        self._queue: queue.Queue[tuple[dict[str, Any], Path, Callable[[Path], None]] | None] = queue.Queue(depth)
+    def __init__(self) -> None:
+        self._queue: queue.Queue[tuple[dict[str, Any], Path, Callable[[Path], None]] | None] = queue.Queue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._loop, name="sturgeon-checkpoints", daemon=True)
         self._thread.start()
@@ -156,7 +159,7 @@ class CheckpointWriter:
             raise RuntimeError(f"Writing a checkpoint failed: {e}") from e
 
     def submit(self, state: dict[str, Any], path: Path, done: Callable[[Path], None]) -> None:
-        self._raise()
+        self.flush()
         self._queue.put((state, path, done))
 
     def flush(self) -> None:

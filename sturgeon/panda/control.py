@@ -47,6 +47,7 @@ class EventKind(str, Enum):
     RESUME = "resume"
     STOP = "stop"
     DIVERGED = "diverged"  # the cost became NaN/inf or exploded and nothing rolled it back
+    EXTEND = "extend"  # the run's end moved (old: epochs, new: epochs), to train a finished run further
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:

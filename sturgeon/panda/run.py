@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,8 @@ class PandaSettings:
             raise ValueError(f"The 'apply' parameter must be one of epoch, step. Got {self.apply!r} instead.") from None
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
             raise ValueError(f"The 'epochs' parameter must be an integer >= 1. Got {self.epochs!r} instead.")
+        if not isinstance(self.metric, str) or not self.metric:
+            raise ValueError(f"The 'metric' parameter must be a non-empty name. Got {self.metric!r} instead.")
         if self.direction not in ("minimize", "maximize"):
             raise ValueError(f"The 'direction' parameter must be one of minimize, maximize. Got {self.direction!r} instead.")
         if not isinstance(self.poll_seconds, (int, float)) or not 0 < self.poll_seconds <= 60:
@@ -133,8 +135,15 @@ class Run:
     def __init__(self, name: str, store: Store, study_id: int, spec: StudySpec) -> None:
         self.name, self.store, self.study_id, self.spec = name, store, study_id, spec
         self.space = Space.from_dict(spec.space)
-        self.settings = PandaSettings.from_dict(spec.attrs["settings"])
+        self.settings = self._settings(store.events(study_id))
         self._session: Any = None  # the training session while this process trains the run
+        self._extended: tuple[int, int] | None = None  # (old, new) end, until the session records it
+
+    def _settings(self, events: list[Event]) -> PandaSettings:
+        """The stored settings, with the run's end as the last ``extend`` event moved it."""
+        settings = PandaSettings.from_dict(self.spec.attrs["settings"])
+        ends = [e.new for e in events if e.kind == EventKind.EXTEND.value]
+        return replace(settings, epochs=int(ends[-1])) if ends else settings
 
     # -- creating and opening ------------------------------------------------------------------------------
     @classmethod
@@ -156,9 +165,10 @@ class Run:
         return cls(name, st, st.create_study(spec), spec)
 
     @classmethod
-    def open(cls, name: str, store: Store | str | Path) -> Run:
-        """A handle on an existing run (for control, status, or to train it further)."""
-        st = _open_store(store)
+    def open(cls, name: str, store: Store | str | Path, *, readonly: bool = False) -> Run:
+        """A handle on an existing run (for control, status, or to train it further); ``readonly`` only
+        reads (status), never writing to nor upgrading the store."""
+        st = store if isinstance(store, Store) else SQLiteStore(store, readonly=readonly)
         found = st.study_spec(name)
         if found is None:
             raise StoreError(f"No panda run named '{name}' in '{getattr(st, 'path', 'the store')}'.")
@@ -169,7 +179,7 @@ class Run:
     @property
     def artifacts(self) -> Path:
         """The folder of this run's checkpoint files."""
-        return self.store.artifact_dir(self.name)  # type: ignore[attr-defined,no-any-return]
+        return self.store.artifact_dir(self.name)
 
     # -- control: any process ------------------------------------------------------------------------------
     def _command(self, kind: CommandKind, args: Mapping[str, Any], source: str) -> int:
@@ -230,6 +240,7 @@ class Run:
         events = self.store.events(self.study_id)
         pending = self.store.commands(self.study_id, CommandState.PENDING)
         pid = self.store.writer(self.study_id)
+        self.settings = self._settings(events) if self._session is None else self.settings
         if not trials:
             return RunStatus(self.name, RunState.CREATED, 0, 0, self.settings.epochs, dict(self.spec.attrs["params"]),
                              {}, events, pending, branches, trials, pid)
@@ -252,16 +263,26 @@ class Run:
         (train a finished run further). ``on_epoch`` gets a light status after each epoch (no history)."""
         from sturgeon.panda.session import Session
 
+        if self._session is None or not self._session.alive:
+            self.settings = self._settings(self.store.events(self.study_id))
         if epochs is not None and epochs != self.settings.epochs:
-            self.settings = PandaSettings.from_dict({**self.settings.to_dict(), "epochs": epochs})
-            if self._session is not None:
-                self._session.settings = self.settings
+            trained = self.status().epoch
+            if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < max(1, trained):
+                raise ValueError(f"The 'epochs' parameter must be an integer >= the {trained} epochs the run has "
+                                 f"trained. Got {epochs!r} instead.")
+            old, self.settings = self.settings.epochs, replace(self.settings, epochs=epochs)
+            self._extended = (old, epochs)
         if self._session is None or not self._session.alive:
             self._session = Session(self, make)
+        if self._extended is not None:  # recorded by the writer, so every reader sees the new end
+            self._session.settings = self.settings
+            self._session.extend(*self._extended)
+            self._extended = None
         return self._session.train(until=until if until is not None else self.settings.epochs, on_epoch=on_epoch)
 
     def close(self) -> None:
-        """Give up the writer role if this process holds it (the current branch stays resumable)."""
+        """Give up the writer role if this process holds it; a run held between train() calls is recorded
+        stopped at its epoch (resume continues it)."""
         if self._session is not None:
             self._session.close()
             self._session = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sturgeon.panda.babysitter import ActionKind, Babysitter
 from sturgeon.panda.checkpoints import CheckpointWriter, Retention, read_state
 from sturgeon.panda.control import CommandKind, EventKind, check_changes
-from sturgeon.panda.lineage import find_checkpoint, lineage_curve
-from sturgeon.space import SpaceError
+from sturgeon.panda.lineage import find_checkpoint, lineage_curve, owner
 from sturgeon.store import Command, CommandState, Event, StoreError
 from sturgeon.train import Trainable
 from sturgeon.trial import TrialState
@@ -31,6 +31,10 @@ __all__ = ["Session"]
 
 class _Stop(Exception):
     """Ends the training loop: a stop command, a give-up, or divergence."""
+
+
+# The live session of each (store, run) in this process: a second handle that trains the run takes over.
+_LIVE: dict[tuple[str, int], weakref.ref[Session]] = {}
 
 
 class Session:
@@ -52,8 +56,26 @@ class Session:
         self.curve: dict[int, dict[str, float]] = {}
         self.batch: int | None = None  # the mini-batch about to run, while a change is applied inside an epoch
         self._polled = 0.0
+        self._cuts = 0  # the babysitter's divergence rollbacks so far (it gives up after max_cuts)
+        self._lr_changed_at = 0  # the epoch α last changed on this branch's line (the plateau rule waits P after)
+        key = (str(getattr(self.store, "path", id(self.store))), self.sid)
+        older = _LIVE.get(key)
+        if older is not None and older() is not None:
+            older().close()  # type: ignore[union-attr]  # another handle of this process trained it: this one takes over
+        _LIVE[key] = weakref.ref(self)
         self.store.claim(self.sid)  # marks a branch a dead process left running as interrupted
-        self._attach()
+        try:
+            self._attach()
+            events = self.store.events(self.sid)
+            toggles = [e.kind for e in events if e.kind in (EventKind.PAUSE.value, EventKind.RESUME.value)]
+            if toggles and toggles[-1] == EventKind.PAUSE.value:  # paused by a process that is gone
+                self._event(EventKind.RESUME, None, None, None, "a new process took the run over", "resume")
+            self._seed_counts(events)
+        except BaseException as e:
+            if self.branch >= 0:
+                self._finish(self.branch, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
+            self.close()
+            raise
 
     # -- starting points -----------------------------------------------------------------------------------
     def _attach(self) -> None:
@@ -94,6 +116,15 @@ class Session:
         self._fork(ckpt.trial, ckpt.step, {}, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
                    "resume", came_from=current.number)
 
+    def _seed_counts(self, events: list[Event]) -> None:
+        rules = self.babysitter.rules if self.babysitter is not None else None
+        if rules is None:
+            return
+        self._cuts = sum(e.kind == EventKind.ROLLBACK.value and e.source == "babysitter" for e in events)
+        fork = next((b.step for b in self.store.branches(self.sid) if b.trial == self.branch), 0)
+        changed = [e.step for e in events if e.trial == self.branch and e.param == rules.lr_param]
+        self._lr_changed_at = max([fork, *changed])
+
     def _new_branch(self, parent: int | None, step: int, params: dict[str, Any]) -> None:
         self.branch = len(self.store.trials(self.sid))
         self.store.add_trial(self.sid, self.branch, params, time.time())
@@ -114,6 +145,7 @@ class Session:
         self._hook()
         old_params = dict(saved["params"])
         self._new_branch(owner, step, {**old_params, **changes})
+        self._lr_changed_at = step
         self.curve = {e: m for e, m in self._line_curve().items() if e <= step}
         self._event(kind, None, came_from, step, reason, source)
         for name, value in changes.items():
@@ -125,11 +157,11 @@ class Session:
 
     # -- the loop ------------------------------------------------------------------------------------------
     def train(self, until: int, on_epoch: Callable[[RunStatus], None] | None) -> RunStatus:
-        self._hook()
-        if self.paused:  # a previous train(until=...) returned early: this call resumes it
-            self._event(EventKind.RESUME, None, None, None, "train() called again", "api")
-            self.paused = False
         try:
+            self._hook()
+            if self.paused:  # a previous train(until=...) returned early: this call resumes it
+                self._event(EventKind.RESUME, None, None, None, "train() called again", "api")
+                self.paused = False
             while True:
                 self._apply_commands()  # 1)
                 if self.epoch >= min(until, self.settings.epochs):
@@ -165,6 +197,10 @@ class Session:
             self._event(EventKind.PAUSE, None, None, None, f"train() returned at epoch {self.epoch}", "api")
         return self.run.status()
 
+    def extend(self, old: int, new: int) -> None:
+        """Record that the run's end moved, so that other processes (and a resume after a crash) see it."""
+        self._event(EventKind.EXTEND, None, old, new, f"train to epoch {new}", "api")
+
     def _hook(self) -> None:
         """With ``apply = "step"``, have the trainable call back between mini-batches."""
         from sturgeon.panda.run import Boundary
@@ -185,25 +221,21 @@ class Session:
         self.batch = batch
         try:
             for cmd in self.store.commands(self.sid, CommandState.PENDING):
-                if cmd.kind == CommandKind.SET.value:
-                    self._apply(cmd)
+                if cmd.kind != CommandKind.SET.value:
+                    break  # later sets wait behind it: the order of commands is kept
+                self._apply(cmd)
         finally:
             self.batch = None
 
     def _after_epoch(self, metrics: Mapping[str, float]) -> bool:
         """Divergence and plateau rules; True when the run was rolled back."""
-        value = metrics.get(self.settings.metric)
         if self.babysitter is None:
-            if value is not None and not math.isfinite(value):
-                self._diverged(f"{self.settings.metric} became {value} at epoch {self.epoch}")
+            bad = next(((k, v) for k, v in metrics.items() if not math.isfinite(v)), None)
+            if bad is not None:
+                self._diverged(f"{bad[0]} became {bad[1]} at epoch {self.epoch}")
             return False
-        events = self.store.events(self.sid)
-        cuts = sum(e.kind == EventKind.ROLLBACK.value and e.source == "babysitter" for e in events)
-        lr_name = self.babysitter.rules.lr_param
-        changed = [e.step for e in events if e.trial == self.branch and e.param == lr_name and e.kind == "set"]
-        fork = next(b.step for b in self.store.branches(self.sid) if b.trial == self.branch)
-        action = self.babysitter.after_epoch(self.epoch, self.curve, self.params, cuts=cuts,
-                                             lr_changed_at=max([fork, *changed]))
+        action = self.babysitter.after_epoch(self.epoch, self.curve, self.params, cuts=self._cuts,
+                                             lr_changed_at=self._lr_changed_at)
         if action is None:
             return False
         if action.kind is ActionKind.GIVE_UP:
@@ -217,6 +249,7 @@ class Session:
         if ckpt is None:
             self._diverged(f"{action.reason}, but no checkpoint is left to roll back to")
         came_from, diverged_at = self.branch, self.epoch
+        self._cuts += 1
         self._fork(ckpt.trial, ckpt.step, action.changes, EventKind.ROLLBACK, action.reason, "babysitter",  # type: ignore[union-attr]
                    came_from=came_from)
         self._finish(came_from, TrialState.PRUNED, None, f"diverged at epoch {diverged_at}; rolled back")
@@ -225,10 +258,13 @@ class Session:
     def _warmup(self) -> None:
         if self.babysitter is None or not self.babysitter.rules.warmup_epochs:
             return
-        name = self.babysitter.rules.lr_param
-        by_person = any(e.param == name and e.source != "babysitter" for e in self.store.events(self.sid))
+        name, k = self.babysitter.rules.lr_param, self.epoch + 1
         target = self.run.spec.attrs["params"].get(name)
-        lr = None if by_person or target is None else self.babysitter.warmup_lr(self.epoch + 1, float(target))
+        if not isinstance(target, (int, float)):
+            return
+        # Ramp only while α is what the ramp left it at: a person's set or a divergence cut ends the warm-up.
+        before = float(target) if k == 1 else self.babysitter.warmup_lr(k - 1, float(target))
+        lr = self.babysitter.warmup_lr(k, float(target)) if self.params.get(name) == before else None
         if lr is not None and lr != self.params.get(name):
             self._set({name: lr}, f"warm-up: epoch {self.epoch + 1} of {self.babysitter.rules.warmup_epochs}", "babysitter")
 
@@ -276,8 +312,10 @@ class Session:
                 raise _Stop
             else:
                 raise ValueError(f"unknown command kind {kind!r}")
-        except (SpaceError, ValueError, StoreError, KeyError) as e:
-            self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, str(e))
+        except _Stop:
+            raise
+        except Exception as e:  # noqa: BLE001 - any failure refuses the command, which is never retried
+            self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, str(e) or type(e).__name__)
             return
         where = f"at epoch {self.epoch}" + ("" if self.batch is None else f", before mini-batch {self.batch} of epoch "
                                                                           f"{self.epoch + 1}")
@@ -292,6 +330,8 @@ class Session:
 
     # -- records -------------------------------------------------------------------------------------------
     def _event(self, kind: EventKind, param: str | None, old: Any, new: Any, reason: str, source: str) -> None:
+        if self.babysitter is not None and kind is EventKind.SET and param == self.babysitter.rules.lr_param:
+            self._lr_changed_at = self.epoch
         self.store.add_event(self.sid, Event(self.branch, self.epoch, kind.value, param, old, new, reason, source,
                                              time.time(), self.batch))
 
@@ -305,8 +345,12 @@ class Session:
         def done(path: Path) -> None:  # on the writer thread, once the file is complete
             self.store.add_checkpoint(self.sid, branch, epoch, rel)
             mine = self.store.checkpoints(self.sid, branch)
-            forks = {b.step for b in self.store.branches(self.sid) if b.parent == branch}
-            keep = self.retention.keep([c.step for c in mine], protected=forks)
+            tree = self.store.branches(self.sid)
+            protected = {b.step for b in tree if b.parent == branch}  # fork points
+            for c in self.store.commands(self.sid, CommandState.PENDING):  # where queued rollbacks go
+                if c.kind == CommandKind.ROLLBACK.value and owner(tree, c.args.get("branch", branch), c.args["to"]) == branch:
+                    protected.add(int(c.args["to"]))
+            keep = self.retention.keep([c.step for c in mine], protected=protected)
             for c in mine:
                 if c.step not in keep:
                     self.store.delete_checkpoint(self.sid, branch, c.step)
@@ -336,10 +380,16 @@ class Session:
                          dict(self.params), {self.epoch: self.curve[self.epoch]}, [], [], [])
 
     def close(self) -> None:
+        """Stop being the run's writer. A branch still open here (held between train() calls, or taken over by
+        another handle) is recorded stopped at its epoch, so any process can resume it."""
         if not self.alive:
             return
         self.alive = False
         try:
             self.writer.close()
+            live = [t for t in self.store.trials(self.sid) if t.number == self.branch and not t.state.finished]
+            if live:
+                self._event(EventKind.STOP, None, None, None, f"closed at epoch {self.epoch}", "api")
+                self._finish(self.branch, TrialState.PRUNED, self._value(), f"closed at epoch {self.epoch}")
         finally:
             self.store.release(self.sid)

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from sturgeon.trial import TrialRecord, TrialState
@@ -195,6 +196,10 @@ class Store(ABC):
     @abstractmethod
     def writer(self, study_id: int) -> int | None:
         """The pid of the study's live writer process, or None when no live process writes it."""
+
+    def artifact_dir(self, study: str) -> Path:
+        """The folder for a study's files (panda checkpoints); backends without files refuse."""
+        raise StoreError(f"{type(self).__name__} keeps no files, so it cannot hold checkpoints.")
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release resources."""

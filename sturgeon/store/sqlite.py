@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -346,6 +348,7 @@ class SQLiteStore(ControlTables, Store):
                 import tempfile
 
                 self._tmp = tempfile.mkdtemp(prefix="sturgeon-artifacts-")
+                weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)  # gone with the store
             return Path(self._tmp) / study
         p = Path(self.path)
         return p.parent / f"{p.stem}.artifacts" / study

@@ -50,7 +50,7 @@ def test_without_babysitter_a_non_finite_metric_ends_the_branch_diverged(store):
     run = Run.create("q", {"lr": 1.6, "x0": 1e154}, store=store, space=SPACE, settings=PandaSettings(epochs=3))
     status = run.train(Quadratic)
     assert status.state is RunState.DIVERGED and status.epoch == 1
-    assert [(e.kind, e.source, e.reason) for e in status.events] == [("diverged", "run", "dev_error became inf at epoch 1")]
+    assert [(e.kind, e.source, e.reason) for e in status.events] == [("diverged", "run", "train_cost became inf at epoch 1")]
 
 
 def test_give_up_after_max_cuts(store):
@@ -106,3 +106,12 @@ def test_digits_run_with_too_high_lr_is_rescued(store, digits):
         ref.step()
     got = weights_at(run, status.branch, 6)
     assert all(torch.equal(got[k], ref.weights[k].detach()) for k in got)
+
+
+def test_warmup_ends_when_a_divergence_cut_changes_lr(store):
+    # warm-up to lr 1.6 over 4 epochs: epoch 4 (lr 1.6, cost x4.84) diverges; the cut to 0.8 must stick.
+    status = quad_run(store, 1.6, 6, warmup_epochs=4, diverge_factor=4.0, lr_cut=0.5).train(Quadratic)
+    assert status.state is RunState.FINISHED
+    lrs = [status.curve[e]["lr"] for e in range(1, 7)]
+    assert lrs == pytest.approx([0.4, 0.8, 1.2, 0.8, 0.8, 0.8], abs=1e-15)
+    assert [(e.step, e.new, e.source) for e in status.events if e.kind == "set"][-1] == (3, 0.8, "babysitter")

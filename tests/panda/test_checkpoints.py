@@ -85,3 +85,13 @@ def test_a_version_1_store_gains_the_control_tables(tmp_path):
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"studies", "trials", "reports", "events", "commands", "checkpoints", "branches"} <= names
+
+
+def test_tensor_paths_cannot_collide(tmp_path):
+    state = {"a/b": torch.zeros(2), "a": {"b": torch.ones(2)}}
+    write_state(state, tmp_path / "c.ckpt")
+    back = read_state(tmp_path / "c.ckpt")
+    assert torch.equal(back["a/b"], torch.zeros(2)) and torch.equal(back["a"]["b"], torch.ones(2))
+    tricky = {"x": {"__tensor__": "t0"}, "w": torch.ones(1)}  # a user's value shaped like our marker
+    write_state(tricky, tmp_path / "d.ckpt")
+    assert read_state(tmp_path / "d.ckpt")["x"] == {"__tensor__": "t0"}

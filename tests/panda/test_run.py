@@ -211,3 +211,82 @@ def test_apply_step_needs_a_batch_hook(store):
                      settings=PandaSettings(epochs=1, apply="step"))
     with pytest.raises(ValueError, match="apply = 'step' needs a trainable with a batch_hook attribute"):
         run.train(Quadratic)
+
+
+def test_a_new_process_taking_over_a_paused_run_records_resume(store, digits):
+    first = make_run(store, epochs=4)
+    first.train(trainer_of(digits), until=2)  # held, paused, in this "process"
+    states = []
+    second = Run.open("r", store)  # another handle takes over (as a new process would after a crash)
+    status = second.train(trainer_of(digits), on_epoch=lambda s: states.append(Run.open("r", store).status().state))
+    assert states == [RunState.RUNNING, RunState.RUNNING] and status.state is RunState.FINISHED
+    kinds = [(e.trial, e.kind) for e in status.events]
+    assert kinds == [(0, "pause"), (0, "stop"), (1, "restart"), (1, "resume")]
+    assert status.curve == make_run(store, name="ref", epochs=4).train(trainer_of(digits)).curve
+
+
+def test_a_failed_start_releases_the_run(store, digits):
+    run = make_run(store, epochs=2)
+    run.train(trainer_of(digits))
+    with pytest.raises(StoreError, match="give more epochs"):
+        Run.open("r", store).train(trainer_of(digits))
+    assert run.store.writer(run.study_id) is None
+    assert Run.open("r", store).train(trainer_of(digits), epochs=3).epoch == 3  # nobody holds it
+
+
+def test_extending_a_run_is_stored(store, digits):
+    run = make_run(store, epochs=2)
+    run.train(trainer_of(digits))
+    run.train(trainer_of(digits), epochs=4)
+    other = Run.open("r", store)
+    assert other.settings.epochs == 4 and other.status().epochs == 4
+    ext = [(e.old, e.new) for e in other.status().events if e.kind == "extend"]
+    assert ext == [(2, 4)]
+    with pytest.raises(ValueError, match=r"The 'epochs' parameter must be an integer >= the 4 epochs the run has trained. Got 3 instead."):
+        other.train(trainer_of(digits), epochs=3)
+
+
+def test_a_queued_rollback_keeps_its_checkpoint_from_retention(store, digits):
+    run = make_run(store, epochs=10, keep_last=2, keep_every=0)
+
+    issued: list[bool] = []
+
+    class Late(Trainer):
+        def step(self):
+            if self.epoch + 1 == 8 and not issued:  # checkpoint 6 exists now; retention would drop it after 8
+                issued.append(Run.open("r", store).rollback(to=6, reason="undo") > 0)
+            return super().step()
+
+    status = run.train(lambda: Late(digits))
+    rb = [e for e in status.events if e.kind == "rollback"]
+    assert [(e.old, e.new, e.reason) for e in rb] == [(0, 6, "undo")] and status.branch == 1
+    assert all(c.state is CommandState.APPLIED for c in run.store.commands(run.study_id))
+
+
+def test_step_mode_keeps_the_order_of_a_rollback_and_a_later_set(store, digits):
+    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(epochs=3, apply="step", poll_seconds=1e-9,
+                                                                      keep_every=1))
+
+    issued: list[bool] = []
+
+    class Late(Trainer):
+        def step(self):
+            if self.epoch + 1 == 3 and not issued:
+                issued.append(True)
+                handle = Run.open("r", store)
+                handle.rollback(to=1)
+                handle.set(lr=0.01)
+            return super().step()
+
+    status = run.train(lambda: Late(digits))
+    sets = [(e.trial, e.step, e.batch, e.new) for e in status.events if e.kind == "set"]
+    assert sets == [(1, 1, None, 0.01)]  # applied on the new branch, after the rollback
+
+
+def test_close_between_train_calls_records_a_stop(store, digits):
+    run = make_run(store, epochs=4)
+    run.train(trainer_of(digits), until=2)
+    run.close()
+    s = Run.open("r", store).status()
+    assert s.state is RunState.STOPPED and [e.kind for e in s.events][-1] == "stop" and s.pid is None
+    assert Run.open("r", store).train(trainer_of(digits)).epoch == 4
