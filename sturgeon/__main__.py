@@ -1,4 +1,4 @@
 """``python -m sturgeon`` is the ``sturgeon`` command."""
-from sturgeon.cli import app
+from sturgeon.cli import main
 
-app()
+main()

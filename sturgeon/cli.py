@@ -259,8 +259,18 @@ from sturgeon.cli_panda import panda_app  # noqa: E402 - the panda sub-commands,
 app.add_typer(panda_app, name="panda")
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The ``sturgeon`` console script: the app, with usage errors (a bad option value, a missing argument)
+    as one red line and exit code 2 like every other error, instead of a framed help box."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as e:  # click's UsageError family (typer vendors click, so it is matched by its interface)
+        message = getattr(e, "format_message", None)
+        if message is None or not hasattr(e, "exit_code"):
+            raise
+        err.print(f"[bold red]error:[/] {escape(message())}", highlight=False, soft_wrap=True)
+        raise SystemExit(e.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -249,8 +249,6 @@ def _tree(s: RunStatus) -> Tree:
 
 def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> None:
     """Say what happens to a queued command; with --wait, block until the run applies or refuses it."""
-    if not math.isfinite(wait) or wait < 0:
-        raise ValueError(f"The '--wait' option must be a number of seconds >= 0. Got {wait} instead.")
     alive = run.store.writer(run.study_id) is not None
     if wait == 0:
         boundary = "mini-batch" if step and run.settings.apply.value == "step" else "epoch boundary"
@@ -269,11 +267,17 @@ def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> N
 WAIT = typer.Option(0.0, "--wait", "-w", help="Wait up to this many seconds for the run to apply it.")
 
 
+def _check_wait(wait: float) -> None:
+    if not math.isfinite(wait) or wait < 0:
+        raise ValueError(f"The '--wait' option must be a number of seconds >= 0. Got {wait} instead.")
+
+
 @panda_app.command("set")
 def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, reason: str = REASON,
          wait: float = WAIT) -> None:
     """Change hyperparameters at the next epoch boundary (checked against the run's space first)."""
     with clean_errors():
+        _check_wait(wait)
         run = _open(name, store)
         parsed = parse_assignments(changes or [])
         cid = run.set(reason=reason, source="cli", **parsed)
@@ -299,6 +303,7 @@ def rollback(
     If the run's process is down, this process (or --detach, a background one) continues the new branch.
     """
     with clean_errors():
+        _check_wait(wait)
         run = _open(name, store)
         cid = run.rollback(to, branch=branch, reason=reason, source="cli", **parse_assignments(changes or []))
         what = f"roll back to epoch {to}" + (f" with {' '.join(changes)}" if changes else "")

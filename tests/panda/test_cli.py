@@ -154,3 +154,18 @@ def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp
     assert [(e["trial"], e["step"], e["reason"]) for e in restart] == [(1, 6, "its process died; continues from epoch 6")]
     run = Run.open("r", db)
     assert [t.state.value for t in run.status().trials] == ["interrupted", "complete"]
+
+
+def test_usage_errors_of_the_console_script_are_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "sturgeon", "panda", "rollback", "r", "--to", "abc"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "error: Invalid value for '--to': Input should be a valid integer, unable to parse string as an integer\n"
+
+
+def test_wait_must_be_a_finite_number_of_seconds(tmp_path):
+    assert cli("start", str(config(tmp_path, epochs=1)), "-q")[0] == 0
+    code, text = cli("set", "r", "lr=0.01", "--wait", "nan", "--store", str(tmp_path / "s.db"))
+    assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got nan instead.")
+    run = Run.open("r", tmp_path / "s.db")
+    assert run.store.commands(run.study_id) == []  # nothing queued
