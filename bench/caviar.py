@@ -43,7 +43,8 @@ short trials; without it each trial starts a fresh process and Ray runs ~6x slow
 
 The machine must be otherwise idle: a 2-thread run whose second core is taken by another process waits at
 every parallel region and can run 50x slower. Each run prints the CPU-seconds other processes used meanwhile,
-the report warns about runs where that exceeds 5%, and sgemm is measured again at the end.
+the report warns about runs where that exceeds 5%, and sgemm is measured again at the end. On a shared
+machine ``--wait-quiet 120`` starts each run (and each sgemm measurement) in a quiet moment.
 
 Agreement is exact only up to float32 rounding: after one epoch the fused and unfused curves agree to ~1e-7
 (float64: ~1e-15), but training amplifies rounding, as it does between 1 and 2 threads of the same Trainer,
@@ -326,10 +327,26 @@ def cpu_seconds() -> tuple[float, float]:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
 
-def run_case(case: Case, data: Dataset, configs: list[dict[str, Any]], peers: list[str], ray_dir: str) -> None:
+def wait_quiet(limit: float, idle: float = 0.1) -> float:
+    """Wait (at most ``limit`` seconds) until other processes take under ``idle`` CPU-seconds in one second;
+    returns the seconds waited. On a shared machine this starts each run in a quiet moment."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        busy0, own0 = cpu_seconds()
+        time.sleep(1.0)
+        busy1, own1 = cpu_seconds()
+        if (busy1 - busy0) - (own1 - own0) < idle:
+            break
+    return time.perf_counter() - t0
+
+
+def run_case(case: Case, data: Dataset, configs: list[dict[str, Any]], peers: list[str], ray_dir: str,
+             quiet: float = 0.0) -> None:
     for peer in PEERS:
         if peer not in peers:
             continue
+        if quiet:
+            wait_quiet(quiet)
         print(f"  {case.dataset} K={case.k}: {peer} ...", end="", flush=True)
         busy0, own0 = cpu_seconds()
         if peer == "fused":
@@ -448,12 +465,16 @@ def main() -> None:
                     help="'a,b,..' for every K and/or 'K=a,b,..' for one K; 'all' = " + ",".join(PEERS))
     ap.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     ap.add_argument("--quick", action="store_true", help="K = 8, 2 epochs, every peer: a smoke test")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="before each run, wait up to S seconds for other processes to go quiet (shared machines)")
     args = ap.parse_args()
     if args.quick:
         args.models, args.epochs, args.peers = [8], 2, ["all"]
     table = parse_peers(args.peers)
 
     # 1) the machine's ceiling, at the fused run's thread count
+    if args.wait_quiet:
+        wait_quiet(args.wait_quiet)
     sgemm = sgemm_gflops(THREADS)
     print(f"sgemm: {sgemm:.1f} GFLOP/s at {THREADS} threads")
     # 2) Ray once for all cases, outside the timings (a short temp dir: Ray's socket paths must stay short)
@@ -474,7 +495,7 @@ def main() -> None:
         for k in args.models:
             configs = make_configs(k, args.epochs, args.model)
             case = Case(name, k, args.epochs, flops_per_model_epoch(data, configs[0]))
-            run_case(case, data, configs, peers_for(k, table), os.path.join(work, "results"))
+            run_case(case, data, configs, peers_for(k, table), os.path.join(work, "results"), args.wait_quiet)
             cases.append(case)
     if use_ray:
         import ray
@@ -483,6 +504,8 @@ def main() -> None:
         time.sleep(5)  # let Ray's processes exit before measuring the ceiling again
     shutil.rmtree(work, ignore_errors=True)
     # 4) the ceiling again: a different figure means something else ran on the machine meanwhile
+    if args.wait_quiet:
+        wait_quiet(args.wait_quiet)
     after = sgemm_gflops(THREADS)
     busy = abs(after - sgemm) > 0.1 * sgemm
     print(f"sgemm after the runs: {after:.1f} GFLOP/s" + ("  (WARNING: the machine was busy)" if busy else ""))

@@ -5,7 +5,8 @@
 2. The mini-batch is shared. Dense layers are batched products (K, N, H) @ (K, H, H'); the first reads the
    shared input (N, D) expanded to (K, N, D) without a copy. Conv layers are one convolution with K·C
    output channels, then grouped convolutions (groups = K).
-3. The loss is the sum of each model's mean loss, so each model gets exactly its own gradient.
+3. The loss is the sum of each model's mean loss, so each model gets exactly its own gradient. A plain
+   ReLU MLP's backward pass is written out (``dense``); other networks go through autograd.
 4. Batch norm keeps per-model γ, β and running statistics; dropout draws an independent mask per model.
 5. Per-model hyperparameters (α and its schedule, momentum β, RMSprop β, L2 λ, keep_prob, batch norm's
    averaging β) are length-K tensors; all trainable tensors of a model are one row of a flat (K, P) buffer

@@ -19,7 +19,7 @@ from typing import Any
 from sturgeon.caviar.fused import group_key
 from sturgeon.caviar.groups import DEFAULT_BUDGET, make_groups
 from sturgeon.caviar.halving import SuccessiveHalving
-from sturgeon.caviar.shards import Shards, default_shards
+from sturgeon.caviar.shards import Shards, default_threads
 from sturgeon.executors import make_executor
 from sturgeon.samplers import SamplerExhausted
 from sturgeon.study import Study
@@ -42,12 +42,12 @@ class CaviarSettings:
     max_models: int | None = None  # per group
     explode: float = 1e3  # a train cost above explode x log(n_classes) counts as diverged
     n_jobs: int = 1  # groups trained side by side (threads; PyTorch releases the GIL in its kernels)
-    shards: int | None = None  # per group, side by side on one torch thread each; None: cores / n_jobs
+    threads: int | None = None  # per group, one torch thread each, own blocks of models; None: cores / n_jobs
 
     def __post_init__(self) -> None:
-        if self.shards is not None and (isinstance(self.shards, bool) or not isinstance(self.shards, int)
-                                        or self.shards < 1):
-            raise ValueError(f"The 'shards' parameter must be an integer >= 1 or None. Got {self.shards!r} instead.")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"The 'threads' parameter must be an integer >= 1 or None. Got {self.threads!r} instead.")
         if self.rungs:
             SuccessiveHalving(self.rungs, self.eta)  # validates rungs and eta, one clear line each
 
@@ -105,7 +105,8 @@ def run_caviar(
 
     1. ask a batch of trials (as many as the sampler is ready to give: a coarse-to-fine round at a time);
     2. group them by what cannot be fused, within the memory budget;
-    3. train each group: every epoch, report each model's metrics on its trial; a diverged model is
+    3. train each group (``Shards``: one thread per core left to it, each training its blocks of models):
+       every epoch, report each model's metrics on its trial; a diverged model is
        recorded DIVERGED and removed; successive halving and the study's scheduler stop models (PRUNED,
        with the reason as an event); stopped models are compacted away and, with ``refill``, their slots
        go to new configurations that fit the group;
@@ -133,7 +134,7 @@ def run_caviar(
 
 def _train_group(run: _Run, trials: list[Trial]) -> None:
     study, metric, settings = run.study, run.study.metric, run.settings
-    n = settings.shards or default_shards(len(trials), settings.n_jobs)
+    n = settings.threads or default_threads(len(trials), settings.n_jobs)
     ft = Shards(run.data, [run.params(t) for t in trials], n=n)
     by_id: dict[int, Trial] = dict(zip(ft.active, trials))
     minimize = study.direction.value == "minimize"

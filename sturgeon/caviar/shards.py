@@ -30,11 +30,11 @@ import torch
 from sturgeon.caviar.fused import FusedTrainer
 from sturgeon.train import Dataset, TrainParams
 
-__all__ = ["Shards", "default_shards"]
+__all__ = ["Shards", "default_threads"]
 
 
-def default_shards(n_models: int, n_jobs: int = 1) -> int:
-    """One shard per core left to this group (cores / groups side by side), never more than models."""
+def default_threads(n_models: int, n_jobs: int = 1) -> int:
+    """One thread per core left to this group (cores / groups side by side), never more than models."""
     return max(1, min(n_models, (os.cpu_count() or 1) // max(n_jobs, 1)))
 
 

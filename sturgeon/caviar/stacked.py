@@ -16,7 +16,7 @@ from torch import Tensor
 # Plain SGD and momentum are single passes already; the unfused rules take (K, 1, ...) tensors as they are.
 from sturgeon.train.optim import momentum_, sgd_
 
-__all__ = ["chunks", "per_model", "batch_norm_stacked", "dropout_stacked", "sgd_", "momentum_", "rmsprop_", "adam_"]
+__all__ = ["chunks", "per_model", "batch_norm_stacked", "dropout_stacked", "sgd_", "momentum_", "rmsprop_"]
 
 
 CHUNK_ELEMENTS = 1 << 17  # 128 Ki elements (512 KiB in float32): an update's temporaries stay in L2 cache
@@ -79,8 +79,7 @@ def dropout_stacked(a: Tensor, keep_prob: Tensor, gen: torch.Generator) -> Tenso
 
 
 # Update rules: the same formulas as sturgeon.train.optim, with every hyperparameter a (K, 1, ...) tensor.
-# Quantities that depend on the step count t (Adam's bias corrections) arrive precomputed per model, in
-# python floats, exactly as the unfused trainer computes them.
+# (Adam runs PyTorch's fused kernel once per model instead: flat.FlatParams.step.)
 
 
 @torch.no_grad()
@@ -89,29 +88,3 @@ def rmsprop_(w: Tensor, g: Tensor, s: Tensor, *, lr: Tensor, beta: Tensor, one_m
     denom = s.sqrt().add_(eps)
     w.addcdiv_(lr * g, denom, value=-1)
 
-
-@torch.no_grad()
-def adam_(
-    w: Tensor,
-    g: Tensor,
-    v: Tensor,
-    s: Tensor,
-    *,
-    step_size: Tensor,
-    beta1: Tensor,
-    one_minus_beta1: Tensor,
-    beta2: Tensor,
-    one_minus_beta2: Tensor,
-    sqrt_correction2: Tensor,
-    eps: Tensor,
-) -> None:
-    """Adam with ``step_size = lr / (1 - beta1**t)`` and ``sqrt_correction2 = (1 - beta2**t) ** 0.5``.
-
-    The same formulas in fewer passes over memory, which is what a stacked update is bound by:
-    ``w -= step_size * v / (sqrt(s) / c + eps)`` is computed as ``w -= (step_size * c) * v / (sqrt(s) + eps * c)``
-    with c = sqrt_correction2. They round differently from the unfused trainer only in the last bits.
-    """
-    v.lerp_(g, one_minus_beta1)  # v + (1 - beta1) (g - v) = beta1 v + (1 - beta1) g
-    s.lerp_(g * g, one_minus_beta2)
-    denom = s.sqrt().add_(eps * sqrt_correction2)
-    w.addcdiv_(v * (step_size * sqrt_correction2), denom, value=-1)
