@@ -1,9 +1,9 @@
 """Exact checkpoint files for a babysat run: written off the training thread, kept by retention rules.
 
 A checkpoint is whatever ``Trainable.save()`` returned (tensors nested in dicts and lists, plus plain
-values), wrapped with the run's own bookkeeping (epoch, branch, current params). Files are safetensors:
-tensors stored raw, everything else as JSON in the header, so loading such a checkpoint never runs code and
-a digits-MLP checkpoint costs about a millisecond. A state with values JSON cannot hold (tuples, numpy
+values), wrapped with the run's own bookkeeping (epoch, branch, current params). Files are in the safetensors
+format: tensors stored raw, everything else as JSON in the header, so loading such a checkpoint never runs
+code and a digits-MLP checkpoint costs well under a millisecond. A state with values JSON cannot hold (tuples, numpy
 arrays, objects) falls back to ``torch.save``, whose loading unpickles (trust your own artifact folder). Every file is written to a temporary name and renamed, so a
 kill -9 leaves either the whole file or none.
 
@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import threading
-from collections.abc import Callable, Iterable
+import mmap
+import subprocess
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["write_state", "read_state", "Retention", "CheckpointWriter"]
+__all__ = ["write_state", "read_state", "Retention", "CheckpointWriter", "Checkpoint", "list_checkpoints",
+           "checkpoint_path"]
 
 _TENSOR = "__tensor__"
 _MAGIC_TORCH = b"PK\x03\x04"  # torch.save's zip container; a safetensors file starts with its header's length
@@ -36,7 +38,7 @@ def _split(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     """The JSON skeleton of ``obj`` with each tensor replaced by a reference into ``tensors`` (t0, t1, ...)."""
     if isinstance(obj, torch.Tensor):
         key = f"t{len(tensors)}"
-        tensors[key] = obj.detach().contiguous()
+        tensors[key] = obj if obj.is_contiguous() and not obj.requires_grad else obj.detach().contiguous()
         return {_TENSOR: key}
     if isinstance(obj, dict):
         if not all(isinstance(k, str) for k in obj) or _TENSOR in obj:
@@ -59,26 +61,61 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def write_state(state: dict[str, Any], path: Path) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file, then rename)."""
-    from safetensors.torch import save_file
+# torch dtype -> the safetensors format's dtype name
+_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+           torch.bool: "BOOL"}
 
-    tmp = path.with_name(path.name + ".tmp")
+
+def encode(state: dict[str, Any]) -> tuple[bytes, list[torch.Tensor]] | None:
+    """The file in the safetensors format — an 8-byte header length and a JSON header, then each tensor's raw
+    bytes (returned as flat uint8 views, no copy); None when JSON cannot hold the state's values."""
     tensors: dict[str, torch.Tensor] = {}
     try:
         skeleton = json.dumps(_split(state, tensors))
-    except TypeError:  # a value JSON cannot hold: keep it exact with torch.save instead
+    except TypeError:
+        return None
+    header: dict[str, Any] = {"__metadata__": {"state": skeleton}}
+    start, raw = 0, []
+    for key, t in tensors.items():
+        dtype = _DTYPES.get(t.dtype)
+        if dtype is None:
+            return None
+        flat = t.reshape(-1).view(torch.uint8)
+        header[key] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [start, start + flat.numel()]}
+        start += flat.numel()
+        raw.append(flat)
+    head = json.dumps(header).encode()
+    head += b" " * (-len(head) % 8)  # the format aligns the data to 8 bytes
+    return len(head).to_bytes(8, "little") + head, raw
+
+
+def write_state(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` atomically (temporary file, then rename); the safetensors library reads
+    it back. A state JSON cannot hold is written with ``torch.save`` instead."""
+    tmp = path.with_name(path.name + ".tmp")
+    encoded = encode(state)
+    if encoded is None:  # keep it exact with torch.save
         torch.save(state, tmp)
     else:
-        # safetensors refuses tensors that share memory; a checkpoint's tensors are independent copies anyway
-        save_file({k: t.clone() if t.data_ptr() in _shared(tensors, k) else t for k, t in tensors.items()},
-                  str(tmp), metadata={"state": skeleton})
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, [encoded[0], *(t.numpy() for t in encoded[1])])
+        finally:
+            os.close(fd)
     os.replace(tmp, path)
 
 
-def _shared(tensors: dict[str, torch.Tensor], key: str) -> set[int]:
-    """Data pointers of tensors other than ``key`` (cheap: checkpoints hold a few dozen tensors)."""
-    return {t.data_ptr() for k, t in tensors.items() if k != key and t.numel()}
+def write_all(fd: int, parts: list[Any]) -> None:
+    """Write every buffer of ``parts`` to ``fd`` with writev (a short write continues where it stopped)."""
+    views = [v for v in (memoryview(p).cast("B") for p in parts) if v.nbytes]
+    while views:
+        n = os.writev(fd, views[:1024])  # at most IOV_MAX buffers per call
+        while n and views:
+            if n >= views[0].nbytes:
+                n -= views.pop(0).nbytes
+            else:
+                views[0], n = views[0][n:], 0
 
 
 def read_state(path: Path) -> dict[str, Any]:
@@ -93,6 +130,32 @@ def read_state(path: Path) -> dict[str, Any]:
         skeleton = json.loads(f.metadata()["state"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     return _join(skeleton, tensors)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The checkpoint file of branch ``trial`` taken after epoch ``step``; ``path`` is relative to the run's
+    artifact folder."""
+
+    trial: int
+    step: int
+    path: str
+
+
+def checkpoint_path(branch: int, epoch: int) -> str:
+    return f"branch-{branch}/epoch-{epoch:05d}.ckpt"
+
+
+def list_checkpoints(artifacts: Path) -> list[Checkpoint]:
+    """The complete checkpoint files of a run, by branch then epoch. The folder is the index: a file exists
+    under its final name only once whole, and retention deletes files, so nothing can disagree with it."""
+    found = []
+    for f in artifacts.glob("branch-*/epoch-*.ckpt"):
+        try:
+            found.append(Checkpoint(int(f.parent.name[7:]), int(f.stem[6:]), f"{f.parent.name}/{f.name}"))
+        except ValueError:
+            continue  # not one of ours
+    return sorted(found, key=lambda c: (c.trial, c.step))
 
 
 @dataclass(frozen=True)
@@ -121,52 +184,104 @@ class Retention:
 
 
 class CheckpointWriter:
-    """Writes checkpoints on a background thread, so training does not wait for the disk.
+    """Writes checkpoints without making training wait for the disk, or for Python's GIL.
 
-    ``submit`` hands over a state that ``Trainable.save()`` already copied, after waiting for the previous
-    write: one checkpoint at most is ever on its way to the disk, so a kill -9 loses at most the epoch in
-    progress and, in the millisecond or so a write takes, the epoch just before it. ``done(path)`` runs on
-    the writer thread after each file is complete, which is where the run records it and applies retention.
-    ``flush`` waits for every submitted write; an error on the writer thread is raised by the next
-    ``submit`` or ``flush``.
+    ``submit`` encodes the state (already copied by ``Trainable.save()``) and copies its bytes into a staging
+    file in RAM (``/dev/shm``, mapped into memory: a plain memcpy); a small helper process (``_copier.py``,
+    standard library only) copies them to their place on disk and renames the file, on the other core. A
+    background *thread* would not do: its Python work and syscalls hold the GIL the training loop needs
+    (measured: +8 % epoch time on the digits MLP). The copier finishes a job it has received even when the
+    training process is killed, so a kill -9 loses at most the epoch in progress; a file is complete once it
+    has its final name. One copy at most is under way: ``submit`` and ``flush`` wait for the previous one
+    and raise its error, if any. Without ``/dev/shm`` the file is written directly, synchronously.
     """
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[dict[str, Any], Path, Callable[[Path], None]] | None] = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="sturgeon-checkpoints", daemon=True)
-        self._thread.start()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._inflight = False
+        shm = Path("/dev/shm")
+        self._stage = shm / f"sturgeon-{os.getpid()}-{id(self)}.stage" if shm.is_dir() and os.access(shm, os.W_OK) else None
+        self._map: mmap.mmap | None = None
+        self._buffer: torch.Tensor | None = None  # the mapped staging file, as bytes
 
-    def _loop(self) -> None:
-        while True:
-            item = self._queue.get()
+    def _copier(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            script = Path(__file__).with_name("_copier.py")
+            self._proc = subprocess.Popen([sys.executable, "-I", "-S", str(script), str(self._stage)],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        return self._proc
+
+    def _send(self, job: dict[str, Any]) -> None:
+        proc = self._copier()
+        try:
+            proc.stdin.write(json.dumps(job).encode() + b"\n")  # type: ignore[union-attr]
+        except BrokenPipeError:
+            raise RuntimeError("Writing a checkpoint failed: the copier process died.") from None
+
+    def _staging(self, size: int) -> torch.Tensor:
+        """The staging file mapped as a uint8 tensor of at least ``size`` bytes (grown by doubling)."""
+        if self._buffer is None or self._buffer.numel() < size:
+            self._release_map()
+            capacity = max(size, 2 * (0 if self._buffer is None else self._buffer.numel()), 1 << 20)
+            fd = os.open(self._stage, os.O_RDWR | os.O_CREAT, 0o600)  # type: ignore[arg-type]
             try:
-                if item is None:
-                    return
-                state, path, done = item
-                if self._error is None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    write_state(state, path)
-                    done(path)
-            except BaseException as e:  # surfaced on the training thread
-                self._error = e
+                os.ftruncate(fd, capacity)
+                self._map = mmap.mmap(fd, capacity)
             finally:
-                self._queue.task_done()
+                os.close(fd)
+            self._buffer = torch.frombuffer(self._map, dtype=torch.uint8)
+        return self._buffer
 
-    def _raise(self) -> None:
-        if self._error is not None:
-            e, self._error = self._error, None
-            raise RuntimeError(f"Writing a checkpoint failed: {e}") from e
+    def _release_map(self) -> None:
+        self._buffer = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
 
-    def submit(self, state: dict[str, Any], path: Path, done: Callable[[Path], None]) -> None:
+    def submit(self, state: dict[str, Any], path: Path) -> None:
+        """Write ``state`` to ``path``; it is there (whole) by the next ``submit``/``flush``."""
         self.flush()
-        self._queue.put((state, path, done))
+        encoded = encode(state)
+        if encoded is not None and self._stage is not None:
+            head, raw = encoded
+            size = len(head) + sum(t.numel() for t in raw)
+            try:
+                buf = self._staging(size)
+            except OSError:  # RAM staging full: write this one directly
+                self._release_map()
+            else:
+                self._map[: len(head)] = head  # type: ignore[index]
+                if raw:
+                    torch.cat(raw, out=buf[len(head) : size])  # 1) the tensors' bytes into the mapped file, one op
+                self._send({"op": "write", "size": size, "dst": str(path)})  # 2) the copier takes it from here
+                self._inflight = True
+                return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_state(state, path)
+
+    def remove(self, paths: list[Path]) -> None:
+        """Delete files (retention), in order after the writes submitted before."""
+        if paths:
+            self._send({"op": "unlink", "paths": [str(p) for p in paths]})
 
     def flush(self) -> None:
-        self._queue.join()
-        self._raise()
+        """Wait until the last submitted file is complete; raise if it could not be written."""
+        if not self._inflight:
+            return
+        self._inflight = False
+        line = self._copier().stdout.readline()  # type: ignore[union-attr]
+        reply = json.loads(line) if line else {"error": "the copier process died"}
+        if "error" in reply:
+            raise RuntimeError(f"Writing a checkpoint failed: {reply['error']}")
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._raise()
+        try:
+            self.flush()
+        finally:
+            if self._proc is not None:
+                self._proc.stdin.close()  # type: ignore[union-attr]
+                self._proc.wait()
+                self._proc = None
+            self._release_map()
+            if self._stage is not None:
+                self._stage.unlink(missing_ok=True)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sturgeon.store import Branch, Checkpoint
+from sturgeon.panda.checkpoints import Checkpoint
+from sturgeon.store import Branch
 
 __all__ = ["segments", "owner", "lineage_curve", "find_checkpoint"]
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from sturgeon.panda.babysitter import BabysitterRules
 from sturgeon.panda.control import CommandKind, EventKind, check_changes, default_space
+from sturgeon.panda.checkpoints import list_checkpoints
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve
 from sturgeon.space import Space
 from sturgeon.store import Branch, Command, CommandState, Event, SQLiteStore, Store, StoreError, StudySpec
@@ -203,10 +204,10 @@ class Run:
                              f"{', '.join(str(t.number) for t in status.trials) or 'none yet'}.")
         if isinstance(to, bool) or not isinstance(to, int) or to < 0:
             raise ValueError(f"The 'to' epoch must be an integer >= 0. Got {to!r} instead.")
-        found = find_checkpoint(self.store.checkpoints(self.study_id), status.branches, on, to)
+        files = list_checkpoints(self.artifacts)
+        found = find_checkpoint(files, status.branches, on, to)
         if found is None:
-            have = sorted({c.step for c in self.store.checkpoints(self.study_id)
-                           if find_checkpoint([c], status.branches, on, c.step) is not None})
+            have = sorted({c.step for c in files if find_checkpoint([c], status.branches, on, c.step) is not None})
             raise StoreError(f"Branch {on} of '{self.name}' has no checkpoint at epoch {to}; it has: "
                              f"{', '.join(map(str, have)) or 'none'}.")
         return self._command(CommandKind.ROLLBACK, {"to": to, "branch": on, "params": checked, "reason": reason}, source)

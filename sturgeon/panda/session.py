@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sturgeon.panda.babysitter import ActionKind, Babysitter
-from sturgeon.panda.checkpoints import CheckpointWriter, Retention, read_state
+from sturgeon.panda.checkpoints import (Checkpoint, CheckpointWriter, Retention, checkpoint_path, list_checkpoints,
+                                       read_state)
 from sturgeon.panda.control import CommandKind, EventKind, check_changes
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve, owner
 from sturgeon.store import Command, CommandState, Event, StoreError
@@ -56,6 +57,8 @@ class Session:
         self.curve: dict[int, dict[str, float]] = {}
         self.batch: int | None = None  # the mini-batch about to run, while a change is applied inside an epoch
         self._polled = 0.0
+        self._seen = -2  # commands_version at the last query (-2: never queried)
+        self._kept: dict[int, list[int]] = {}  # checkpoint epochs kept per branch this session writes
         self._cuts = 0  # the babysitter's divergence rollbacks so far (it gives up after max_cuts)
         self._lr_changed_at = 0  # the epoch α last changed on this branch's line (the plateau rule waits P after)
         key = (str(getattr(self.store, "path", id(self.store))), self.sid)
@@ -104,7 +107,7 @@ class Session:
             self._apply(rollbacks[0])
             if self.trainable is not None:
                 return
-        ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, current.number, 10**9, at_most=True)
+        ckpt = find_checkpoint(self._checkpoints(), branches, current.number, 10**9, at_most=True)
         if ckpt is None:
             raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from.")
         if current.state is not TrialState.INTERRUPTED and ckpt.step >= self.settings.epochs:
@@ -135,8 +138,7 @@ class Session:
               came_from: int) -> None:
         """Load ``owner``'s checkpoint at ``step`` into a fresh trainable and continue as a new branch."""
         self.writer.flush()
-        ckpt = next(c for c in self.store.checkpoints(self.sid, owner) if c.step == step)
-        saved = read_state(Path(self.run.artifacts) / ckpt.path)
+        saved = read_state(Path(self.run.artifacts) / checkpoint_path(owner, step))
         trainable = self.make()
         trainable.load(saved["trainable"])
         if changes:
@@ -220,8 +222,10 @@ class Session:
         self._polled = now
         self.batch = batch
         try:
-            for cmd in self.store.commands(self.sid, CommandState.PENDING):
+            pending = self._pending()
+            for cmd in pending:
                 if cmd.kind != CommandKind.SET.value:
+                    self._seen = -2  # the rest waits for the epoch boundary, which must query again
                     break  # later sets wait behind it: the order of commands is kept
                 self._apply(cmd)
         finally:
@@ -245,7 +249,7 @@ class Session:
             return False
         self.writer.flush()  # the checkpoint to go back to may still be on its way to the disk
         branches = self.store.branches(self.sid)
-        ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, self.branch, action.to or 0, at_most=True)
+        ckpt = find_checkpoint(self._checkpoints(), branches, self.branch, action.to or 0, at_most=True)
         if ckpt is None:
             self._diverged(f"{action.reason}, but no checkpoint is left to roll back to")
         came_from, diverged_at = self.branch, self.epoch
@@ -269,10 +273,17 @@ class Session:
             self._set({name: lr}, f"warm-up: epoch {self.epoch + 1} of {self.babysitter.rules.warmup_epochs}", "babysitter")
 
     # -- commands ------------------------------------------------------------------------------------------
+    def _pending(self) -> list[Command]:
+        """Queued commands; a query only when the store's command signal moved since the last one."""
+        version = self.store.commands_version(self.sid)
+        if version != -1 and version == self._seen:
+            return []
+        self._seen = version  # read before the query: a command added meanwhile moves it again
+        return self.store.commands(self.sid, CommandState.PENDING)
+
     def _apply_commands(self) -> None:
         while True:
-            pending = self.store.commands(self.sid, CommandState.PENDING)
-            for cmd in pending:
+            for cmd in self._pending():
                 self._apply(cmd)
             if not self.paused or not self.alive:
                 return
@@ -287,7 +298,7 @@ class Session:
                 changes = check_changes(self.run.space, args["params"]) if args.get("params") else {}
                 self.writer.flush()
                 branches = self.store.branches(self.sid)
-                ckpt = find_checkpoint(self.store.checkpoints(self.sid), branches, args.get("branch", self.branch),
+                ckpt = find_checkpoint(self._checkpoints(), branches, args.get("branch", self.branch),
                                        int(args["to"]))
                 if ckpt is None:
                     raise StoreError(f"no checkpoint at epoch {args['to']} on branch {args.get('branch')}")
@@ -336,27 +347,28 @@ class Session:
                                              time.time(), self.batch))
 
     def _checkpoint(self) -> None:
+        """Hand this epoch's exact state to the writer, then apply retention (deleting files, in order)."""
         branch, epoch = self.branch, self.epoch
         assert self.trainable is not None
         state = {"trainable": self.trainable.save(), "params": dict(self.params), "epoch": epoch, "branch": branch}
-        rel = f"branch-{branch}/epoch-{epoch:05d}.ckpt"
         artifacts = Path(self.run.artifacts)
-
-        def done(path: Path) -> None:  # on the writer thread, once the file is complete
-            self.store.add_checkpoint(self.sid, branch, epoch, rel)
-            mine = self.store.checkpoints(self.sid, branch)
+        self.writer.submit(state, artifacts / checkpoint_path(branch, epoch))
+        steps = self._kept.setdefault(branch, [])
+        steps.append(epoch)
+        if len(steps) <= self.retention.keep_last:
+            return
+        protected = set()
+        if self.store.commands_version(self.sid) != self._seen:  # a queued rollback may need one of these
             tree = self.store.branches(self.sid)
-            protected = {b.step for b in tree if b.parent == branch}  # fork points
-            for c in self.store.commands(self.sid, CommandState.PENDING):  # where queued rollbacks go
+            for c in self.store.commands(self.sid, CommandState.PENDING):
                 if c.kind == CommandKind.ROLLBACK.value and owner(tree, c.args.get("branch", branch), c.args["to"]) == branch:
                     protected.add(int(c.args["to"]))
-            keep = self.retention.keep([c.step for c in mine], protected=protected)
-            for c in mine:
-                if c.step not in keep:
-                    self.store.delete_checkpoint(self.sid, branch, c.step)
-                    (artifacts / c.path).unlink(missing_ok=True)
+        keep = self.retention.keep(steps, protected=protected)
+        self._kept[branch] = [s for s in steps if s in keep]
+        self.writer.remove([artifacts / checkpoint_path(branch, s) for s in steps if s not in keep])
 
-        self.writer.submit(state, artifacts / rel, done)
+    def _checkpoints(self) -> list[Checkpoint]:
+        return list_checkpoints(Path(self.run.artifacts))
 
     def _value(self) -> float | None:
         v = self.curve.get(self.epoch, {}).get(self.settings.metric)

@@ -1,4 +1,4 @@
-"""The SQLite tables of control: the command queue, checkpoint records and the branch tree.
+"""The SQLite tables of control: the command queue and the branch tree.
 
 Kept apart from ``sqlite.py`` because they serve the modes (panda, later PBT), not every study. Any process
 may append a command (the CLI's ``panda set`` does); only the study's writer marks it applied or refused.
@@ -6,12 +6,14 @@ may append a command (the CLI's ``panda set`` does); only the study's writer mar
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sturgeon.store.base import Branch, Checkpoint, Command, CommandState, StoreError
+from sturgeon.store.base import Branch, Command, CommandState, StoreError
 
 CONTROL_SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
@@ -26,14 +28,6 @@ CREATE TABLE IF NOT EXISTS commands (
     done_at REAL
 );
 CREATE INDEX IF NOT EXISTS pending_commands ON commands (study_id, state);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    study_id INTEGER NOT NULL,
-    trial INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    path TEXT NOT NULL,              -- relative to the store's artifact folder
-    created_at REAL NOT NULL,
-    PRIMARY KEY (study_id, trial, step)
-);
 CREATE TABLE IF NOT EXISTS branches (
     study_id INTEGER NOT NULL,
     trial INTEGER NOT NULL,
@@ -52,6 +46,8 @@ class ControlTables:
 
         def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+        def artifact_dir(self, study: str) -> Path: ...
+
     def _control_read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             return self._read(sql, args)
@@ -66,7 +62,22 @@ class ControlTables:
             "INSERT INTO commands (study_id, kind, args, source, issued_at) VALUES (?, ?, ?, ?, ?)",
             (study_id, kind, json.dumps(dict(args)), source, time.time()),
         )
+        signal = self._signal(study_id)  # after the insert: a reader that sees the signal grow finds the row
+        signal.parent.mkdir(parents=True, exist_ok=True)
+        with open(signal, "ab") as f:
+            f.write(b".")
         return int(cur.lastrowid or 0)
+
+    def commands_version(self, study_id: int) -> int:
+        """Grows with every command added (one byte appended to a small signal file beside the store), so a
+        training loop can look for new commands with one ``stat`` instead of a query each epoch."""
+        try:
+            return os.stat(self._signal(study_id)).st_size
+        except FileNotFoundError:
+            return 0
+
+    def _signal(self, study_id: int) -> Path:
+        return self.artifact_dir(f".commands-{study_id}")
 
     def commands(self, study_id: int, state: CommandState | None = None) -> list[Command]:
         sql = "SELECT id, kind, args, source, issued_at, state, outcome, done_at FROM commands WHERE study_id = ?"
@@ -85,23 +96,6 @@ class ControlTables:
         )
         if cur.rowcount != 1:
             raise StoreError(f"Command {command_id} is not pending, so it cannot be marked {state.value}.")
-
-    # -- checkpoints ---------------------------------------------------------------------------------------
-    def add_checkpoint(self, study_id: int, trial: int, step: int, path: str) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO checkpoints (study_id, trial, step, path, created_at) VALUES (?, ?, ?, ?, ?)",
-            (study_id, trial, step, path, time.time()),
-        )
-
-    def checkpoints(self, study_id: int, trial: int | None = None) -> list[Checkpoint]:
-        sql = "SELECT trial, step, path, created_at FROM checkpoints WHERE study_id = ?"
-        args: tuple[Any, ...] = (study_id,)
-        if trial is not None:
-            sql, args = sql + " AND trial = ?", (study_id, trial)
-        return [Checkpoint(t, s, p, c) for t, s, p, c in self._control_read(sql + " ORDER BY trial, step", args)]
-
-    def delete_checkpoint(self, study_id: int, trial: int, step: int) -> None:
-        self._write("DELETE FROM checkpoints WHERE study_id = ? AND trial = ? AND step = ?", (study_id, trial, step))
 
     # -- the branch tree -----------------------------------------------------------------------------------
     def add_branch(self, study_id: int, trial: int, parent: int | None, step: int) -> None:

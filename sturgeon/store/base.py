@@ -21,8 +21,7 @@ from typing import Any
 
 from sturgeon.trial import TrialRecord, TrialState
 
-__all__ = ["Store", "StoreError", "StudySpec", "StudySummary", "Event", "Command", "CommandState", "Checkpoint",
-           "Branch"]
+__all__ = ["Store", "StoreError", "StudySpec", "StudySummary", "Event", "Command", "CommandState", "Branch"]
 
 
 class StoreError(RuntimeError):
@@ -92,16 +91,6 @@ class Command:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """An exact checkpoint file of trial ``trial`` taken after ``step`` (an epoch) completed."""
-
-    trial: int
-    step: int
-    path: str
-    created_at: float
-
-
-@dataclass(frozen=True)
 class Branch:
     """Trial ``trial`` continues trial ``parent`` from its checkpoint at ``step``; the root has no parent."""
 
@@ -163,10 +152,15 @@ class Store(ABC):
     def trials(self, study_id: int, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
         """All trials of the study in number order, with their curves."""
 
-    # -- control: commands, checkpoints, branches (panda, PBT) -----------------------------------------------
+    # -- control: commands and branches (panda, PBT); checkpoint files live in artifact_dir -----------------------------------------------
     @abstractmethod
     def add_command(self, study_id: int, kind: str, args: Mapping[str, Any], source: str) -> int:
         """Append a command for the study's writer; any process may call it. Returns its id."""
+
+    def commands_version(self, study_id: int) -> int:
+        """A number that changes whenever a command is added; -1 when the backend cannot tell (then a
+        training loop queries :meth:`commands` at every boundary)."""
+        return -1
 
     @abstractmethod
     def commands(self, study_id: int, state: CommandState | None = None) -> list[Command]:
@@ -175,16 +169,6 @@ class Store(ABC):
     @abstractmethod
     def finish_command(self, study_id: int, command_id: int, state: CommandState, outcome: str) -> None:
         """Mark a pending command applied or refused; StoreError if it is no longer pending."""
-
-    @abstractmethod
-    def add_checkpoint(self, study_id: int, trial: int, step: int, path: str) -> None: ...
-
-    @abstractmethod
-    def checkpoints(self, study_id: int, trial: int | None = None) -> list[Checkpoint]:
-        """Recorded checkpoints, by trial then step."""
-
-    @abstractmethod
-    def delete_checkpoint(self, study_id: int, trial: int, step: int) -> None: ...
 
     @abstractmethod
     def add_branch(self, study_id: int, trial: int, parent: int | None, step: int) -> None: ...

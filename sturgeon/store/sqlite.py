@@ -30,7 +30,7 @@ from sturgeon.trial import TrialRecord, TrialState
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
 
-# 1: studies, trials, reports, events. 2: + commands, checkpoints, branches (panda); a v1 file is upgraded
+# 1: studies, trials, reports, events. 2: + commands, branches, events.batch (panda); a v1 file is upgraded
 # in place the first time a writer opens it (the new tables only).
 SCHEMA_VERSION = 2
 
@@ -230,7 +230,7 @@ class SQLiteStore(ControlTables, Store):
             raise StoreError(f"No study named '{name}' in '{self.path}'.")
         sid = found[0]
         with self._transaction():
-            for table in ("events", "reports", "trials", "commands", "checkpoints", "branches"):
+            for table in ("events", "reports", "trials", "commands", "branches"):
                 self._db.execute(f"DELETE FROM {table} WHERE study_id = ?", (sid,))
             self._db.execute("DELETE FROM studies WHERE id = ?", (sid,))
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sturgeon.panda import PandaSettings, Run, read_state
+from sturgeon.panda.checkpoints import checkpoint_path
 from sturgeon.train import Dataset, Trainer
 from tests.train.conftest import digits, one_thread  # noqa: F401 - the same fixtures: one thread, digits once
 
@@ -26,8 +27,7 @@ def make_run(store: Path, name: str = "r", params: dict | None = None, **setting
 
 def weights_at(run: Run, branch: int, epoch: int) -> dict[str, torch.Tensor]:
     """The model weights in the checkpoint of ``branch`` after ``epoch``."""
-    ckpt = next(c for c in run.store.checkpoints(run.study_id, branch) if c.step == epoch)
-    return read_state(run.artifacts / ckpt.path)["trainable"]["weights"]
+    return read_state(run.artifacts / checkpoint_path(branch, epoch))["trainable"]["weights"]
 
 
 def trainer_of(data: Dataset):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sturgeon.panda import PandaSettings, Retention, Run, read_state, write_state
-from sturgeon.panda.checkpoints import CheckpointWriter
+from sturgeon.panda.checkpoints import CheckpointWriter, list_checkpoints
 from sturgeon.store import SCHEMA_VERSION, SQLiteStore
 from tests.panda.conftest import PARAMS, trainer_of
 
@@ -48,26 +48,33 @@ def test_retention_errors_name_the_parameter():
 def test_a_run_keeps_exactly_the_retained_files(store, digits):
     run = Run.create("r", PARAMS, store=store, settings=PandaSettings(epochs=13, keep_last=3, keep_every=5))
     run.train(trainer_of(digits))
-    kept = [c.step for c in run.store.checkpoints(run.study_id)]
+    kept = [c.step for c in list_checkpoints(run.artifacts)]
     assert kept == [0, 5, 10, 11, 12, 13]
     files = sorted(p.name for p in (run.artifacts / "branch-0").iterdir())
     assert files == [f"epoch-{e:05d}.ckpt" for e in kept]
 
 
-def test_writer_errors_surface_on_the_training_thread(tmp_path):
+def test_writer_errors_surface_at_the_next_flush_and_files_arrive_whole(tmp_path):
     writer = CheckpointWriter()
+    state = {"w": torch.arange(6.0).reshape(2, 3), "epoch": 3}
+    writer.submit(state, tmp_path / "a" / "x.ckpt")
+    writer.flush()
+    back = read_state(tmp_path / "a" / "x.ckpt")
+    assert torch.equal(back["w"], state["w"]) and back["epoch"] == 3 and not list(tmp_path.glob("a/*.tmp"))
+    writer.remove([tmp_path / "a" / "x.ckpt"])
     (tmp_path / "file").write_text("not a folder")
-    writer.submit({"w": torch.ones(1)}, tmp_path / "file" / "x.ckpt", lambda p: None)
+    writer.submit(state, tmp_path / "file" / "x.ckpt")
     with pytest.raises(RuntimeError, match="Writing a checkpoint failed"):
         writer.flush()
     writer.close()
+    assert not (tmp_path / "a" / "x.ckpt").exists()  # removed, in order after the write
 
 
 def test_a_version_1_store_gains_the_control_tables(tmp_path):
     db = tmp_path / "old.db"
     SQLiteStore(db).close()
     with sqlite3.connect(db) as c:  # make it look like a store written by the previous release
-        for table in ("commands", "checkpoints", "branches", "events"):
+        for table in ("commands", "branches", "events"):
             c.execute(f"DROP TABLE {table}")
         c.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, trial INTEGER NOT NULL, "
                   "step INTEGER NOT NULL, kind TEXT NOT NULL, param TEXT, old TEXT, new TEXT, "
@@ -84,7 +91,7 @@ def test_a_version_1_store_gains_the_control_tables(tmp_path):
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"studies", "trials", "reports", "events", "commands", "checkpoints", "branches"} <= names
+    assert {"studies", "trials", "reports", "events", "commands", "branches"} <= names
 
 
 def test_tensor_paths_cannot_collide(tmp_path):
