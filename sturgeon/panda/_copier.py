@@ -2,7 +2,7 @@
 
 ``python _copier.py STAGING_FILE`` reads one JSON job per line on stdin. ``write``: copy the first ``size``
 bytes of the staging file (in RAM) to ``dst`` through a temporary name and a rename, then answer one JSON
-line (``{"ok": dst}`` or ``{"error": ...}``). ``unlink``: delete ``paths`` (retention), no answer. Standard
+line (``ok`` or ``error: why``). ``unlink``: delete ``paths`` (retention), no answer. Standard
 library only, so it starts in milliseconds. It ends when its stdin closes (its parent exited or died),
 deleting the staging file, and ignores Ctrl-C, which its parent handles.
 """
@@ -31,10 +31,10 @@ try:
                 while done < size:  # sendfile: the kernel copies page cache to page cache
                     done += os.sendfile(out.fileno(), src.fileno(), done, size - done)
             os.replace(dst + ".tmp", dst)
-            reply = {"ok": dst}
+            reply = "ok"
         except OSError as e:
-            reply = {"error": str(e)}
-        sys.stdout.write(json.dumps(reply) + "\n")
+            reply = f"error: {e}"
+        sys.stdout.write(reply + "\n")
         sys.stdout.flush()
 finally:
     try:

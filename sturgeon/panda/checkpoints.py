@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import itertools
 import mmap
 import subprocess
 import sys
@@ -67,27 +68,43 @@ _DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", tor
            torch.bool: "BOOL"}
 
 
-def encode(state: dict[str, Any]) -> tuple[bytes, list[torch.Tensor]] | None:
-    """The file in the safetensors format — an 8-byte header length and a JSON header, then each tensor's raw
-    bytes (returned as flat uint8 views, no copy); None when JSON cannot hold the state's values."""
+def encode(state: dict[str, Any], strict: bool = True) -> tuple[bytes, list[torch.Tensor]] | None:
+    """The file in the safetensors format — an 8-byte header length and a JSON header, then the tensors'
+    raw bytes, largest element size first (so each dtype's run stays aligned in a memory map) — as the
+    header bytes and the tensors in file order; None when JSON cannot hold the state's values.
+
+    ``strict=False`` lets the C JSON encoder walk the state (about 3x faster) for states known to hold
+    only str-keyed dicts, lists, numbers, strings and tensors, like the built-in trainer's ``state_view``;
+    it would turn tuples into lists and int keys into strings.
+    """
     tensors: dict[str, torch.Tensor] = {}
+
+    def tensor_ref(obj: Any) -> Any:
+        if not isinstance(obj, torch.Tensor):
+            raise TypeError(type(obj).__name__)
+        key = f"t{len(tensors)}"
+        tensors[key] = obj if obj.is_contiguous() and not obj.requires_grad else obj.detach().contiguous()
+        return {_TENSOR: key}
+
     try:
-        skeleton = json.dumps(_split(state, tensors))
-    except TypeError:
+        skeleton = json.dumps(_split(state, tensors)) if strict else json.dumps(state, default=tensor_ref)
+    except (TypeError, ValueError):
+        if not strict:
+            return encode(state, strict=True)
+        return None
+    if any(t.dtype not in _DTYPES for t in tensors.values()):
         return None
     header: dict[str, Any] = {"__metadata__": {"state": skeleton}}
-    start, raw = 0, []
-    for key, t in tensors.items():
-        dtype = _DTYPES.get(t.dtype)
-        if dtype is None:
-            return None
-        flat = t.reshape(-1).view(torch.uint8)
-        header[key] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [start, start + flat.numel()]}
-        start += flat.numel()
-        raw.append(flat)
+    order = sorted(tensors, key=lambda k: -tensors[k].element_size())  # stable: file order within a dtype
+    start = 0
+    for key in order:
+        t = tensors[key]
+        size = t.numel() * t.element_size()
+        header[key] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [start, start + size]}
+        start += size
     head = json.dumps(header).encode()
     head += b" " * (-len(head) % 8)  # the format aligns the data to 8 bytes
-    return len(head).to_bytes(8, "little") + head, raw
+    return len(head).to_bytes(8, "little") + head, [tensors[k] for k in order]
 
 
 def write_state(state: dict[str, Any], path: Path) -> None:
@@ -100,7 +117,7 @@ def write_state(state: dict[str, Any], path: Path) -> None:
     else:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            write_all(fd, [encoded[0], *(t.numpy() for t in encoded[1])])
+            write_all(fd, [encoded[0], *(t.reshape(-1).view(torch.uint8).numpy() for t in encoded[1])])
         finally:
             os.close(fd)
     os.replace(tmp, path)
@@ -238,21 +255,26 @@ class CheckpointWriter:
             self._map.close()
             self._map = None
 
-    def submit(self, state: dict[str, Any], path: Path) -> None:
-        """Write ``state`` to ``path``; it is there (whole) by the next ``submit``/``flush``."""
+    def submit(self, state: dict[str, Any], path: Path, strict: bool = True) -> None:
+        """Write ``state`` to ``path``; it is there (whole) by the next ``submit``/``flush``. ``strict``: as
+        for :func:`encode`."""
         self.flush()
-        encoded = encode(state)
+        encoded = encode(state, strict)
         if encoded is not None and self._stage is not None:
             head, raw = encoded
-            size = len(head) + sum(t.numel() for t in raw)
+            size = len(head) + sum(t.numel() * t.element_size() for t in raw)
             try:
                 buf = self._staging(size)
             except OSError:  # RAM staging full: write this one directly
                 self._release_map()
             else:
                 self._map[: len(head)] = head  # type: ignore[index]
-                if raw:
-                    torch.cat(raw, out=buf[len(head) : size])  # 1) the tensors' bytes into the mapped file, one op
+                at = len(head)
+                for dtype, run in itertools.groupby(raw, key=lambda t: t.dtype):  # 1) one copy per dtype
+                    run = [t.view(-1) for t in run]
+                    n = sum(t.numel() for t in run) * run[0].element_size()
+                    torch.cat(run, out=buf[at : at + n].view(dtype))
+                    at += n
                 self._send({"op": "write", "size": size, "dst": str(path)})  # 2) the copier takes it from here
                 self._inflight = True
                 return
@@ -269,10 +291,9 @@ class CheckpointWriter:
         if not self._inflight:
             return
         self._inflight = False
-        line = self._copier().stdout.readline()  # type: ignore[union-attr]
-        reply = json.loads(line) if line else {"error": "the copier process died"}
-        if "error" in reply:
-            raise RuntimeError(f"Writing a checkpoint failed: {reply['error']}")
+        reply = os.read(self._copier().stdout.fileno(), 65536).decode()  # type: ignore[union-attr]  # one short line
+        if not reply.startswith("ok"):
+            raise RuntimeError(f"Writing a checkpoint failed: {reply.strip().removeprefix('error: ') or 'the copier process died'}")
 
     def close(self) -> None:
         try:

@@ -19,7 +19,7 @@ from sturgeon.panda.babysitter import ActionKind, Babysitter
 from sturgeon.panda.checkpoints import (Checkpoint, CheckpointWriter, Retention, checkpoint_path, list_checkpoints,
                                        read_state)
 from sturgeon.panda.control import CommandKind, EventKind, check_changes
-from sturgeon.panda.lineage import find_checkpoint, lineage_curve, owner
+from sturgeon.panda.lineage import find_checkpoint, lineage_curve
 from sturgeon.store import Command, CommandState, Event, StoreError
 from sturgeon.train import Trainable
 from sturgeon.trial import TrialState
@@ -166,6 +166,7 @@ class Session:
                 self.paused = False
             while True:
                 self._apply_commands()  # 1)
+                self._retain()
                 if self.epoch >= min(until, self.settings.epochs):
                     break
                 self._warmup()  # 2) (the other babysitter rules act after an epoch, below)
@@ -347,25 +348,26 @@ class Session:
                                              time.time(), self.batch))
 
     def _checkpoint(self) -> None:
-        """Hand this epoch's exact state to the writer, then apply retention (deleting files, in order)."""
+        """Hand this epoch's exact state to the writer, which copies it at once: a trainable offering
+        ``state_view()`` (the built-in trainer does) is not asked for a copy of its own first."""
         branch, epoch = self.branch, self.epoch
         assert self.trainable is not None
-        state = {"trainable": self.trainable.save(), "params": dict(self.params), "epoch": epoch, "branch": branch}
-        artifacts = Path(self.run.artifacts)
-        self.writer.submit(state, artifacts / checkpoint_path(branch, epoch))
-        steps = self._kept.setdefault(branch, [])
-        steps.append(epoch)
+        view = getattr(self.trainable, "state_view", None)
+        state = {"trainable": view() if callable(view) else self.trainable.save(), "params": dict(self.params),
+                 "epoch": epoch, "branch": branch}
+        self.writer.submit(state, Path(self.run.artifacts) / checkpoint_path(branch, epoch), strict=not callable(view))
+        self._kept.setdefault(branch, []).append(epoch)
+
+    def _retain(self) -> None:
+        """Retention for the current branch's files, at the boundary after queued commands were applied (so
+        a rollback queued while an epoch ran still finds its checkpoint)."""
+        steps = self._kept.get(self.branch, [])
         if len(steps) <= self.retention.keep_last:
             return
-        protected = set()
-        if self.store.commands_version(self.sid) != self._seen:  # a queued rollback may need one of these
-            tree = self.store.branches(self.sid)
-            for c in self.store.commands(self.sid, CommandState.PENDING):
-                if c.kind == CommandKind.ROLLBACK.value and owner(tree, c.args.get("branch", branch), c.args["to"]) == branch:
-                    protected.add(int(c.args["to"]))
-        keep = self.retention.keep(steps, protected=protected)
-        self._kept[branch] = [s for s in steps if s in keep]
-        self.writer.remove([artifacts / checkpoint_path(branch, s) for s in steps if s not in keep])
+        keep = self.retention.keep(steps)
+        self._kept[self.branch] = [s for s in steps if s in keep]
+        gone = [s for s in steps if s not in keep]
+        self.writer.remove([Path(self.run.artifacts) / checkpoint_path(self.branch, s) for s in gone])
 
     def _checkpoints(self) -> list[Checkpoint]:
         return list_checkpoints(Path(self.run.artifacts))

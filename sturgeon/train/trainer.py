@@ -129,14 +129,22 @@ class Trainer:
         """Exact state, copied: params, epoch, optimizer step count, weights, batch norm statistics,
         optimizer slots and the generator's state (which also fixes the next epochs' data order).
         """
+        return self.state_view(copy=True)
+
+    def state_view(self, copy: bool = False) -> dict[str, Any]:
+        """What :meth:`save` returns, but sharing the live tensors unless ``copy``: valid until the next
+        ``step``, for a caller that copies it at once (panda's checkpoint writer saves a copy that way)."""
+        def c(x: Tensor) -> Tensor:
+            return x.detach().clone() if copy else x.detach()
+
         return {
             "version": CHECKPOINT_VERSION,
             "params": self.params.to_dict(),
             "epoch": self.epoch,
             "t": self.t,
-            "weights": {k: w.detach().clone() for k, w in self.weights.items()},
-            "buffers": {k: b.clone() for k, b in self.buffers.items()},
-            "slots": {k: {s: x.clone() for s, x in slots.items()} for k, slots in self.slots.items()},
+            "weights": {k: c(w) for k, w in self.weights.items()},
+            "buffers": {k: c(b) for k, b in self.buffers.items()},
+            "slots": {k: {s: c(x) for s, x in slots.items()} for k, slots in self.slots.items()},
             "generator": self.gen.get_state(),
             "metrics": dict(self.metrics),
         }

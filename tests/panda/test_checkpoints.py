@@ -102,3 +102,33 @@ def test_tensor_paths_cannot_collide(tmp_path):
     tricky = {"x": {"__tensor__": "t0"}, "w": torch.ones(1)}  # a user's value shaped like our marker
     write_state(tricky, tmp_path / "d.ckpt")
     assert read_state(tmp_path / "d.ckpt")["x"] == {"__tensor__": "t0"}
+
+
+def test_fast_encoding_of_a_trainer_view_equals_the_strict_one(tmp_path, digits):
+    from sturgeon.panda.checkpoints import encode
+    from sturgeon.train import Trainer
+
+    t = Trainer(digits)
+    t.setup({"optimizer": "adam", "units": 16, "seed": 1, "batch_norm": True})
+    t.step()
+    state = {"trainable": t.state_view(), "params": {"lr": 0.1}, "epoch": 1}
+    fast, strict = encode(state, strict=False), encode(state, strict=True)
+    assert fast[0] == strict[0] and all(torch.equal(a, b) for a, b in zip(fast[1], strict[1]))
+    writer = CheckpointWriter()
+    writer.submit(state, tmp_path / "v.ckpt", strict=False)
+    writer.close()
+    back = read_state(tmp_path / "v.ckpt")["trainable"]
+    saved = t.save()
+    assert back.keys() == saved.keys() and torch.equal(back["generator"], saved["generator"])
+    assert all(torch.equal(back["weights"][k], saved["weights"][k]) for k in saved["weights"])
+    assert all(torch.equal(back["slots"][k]["s"], saved["slots"][k]["s"]) for k in saved["slots"])
+
+
+def test_mixed_dtypes_stay_aligned_in_the_staging_map(tmp_path):
+    state = {"u8": torch.arange(3, dtype=torch.uint8), "f64": torch.randn(3, dtype=torch.float64),
+             "bf16": torch.randn(5, dtype=torch.bfloat16), "i64": torch.arange(7), "f32": torch.randn(2, 3)}
+    writer = CheckpointWriter()
+    writer.submit(state, tmp_path / "m.ckpt")
+    writer.close()
+    back = read_state(tmp_path / "m.ckpt")
+    assert all(torch.equal(back[k], v) and back[k].dtype == v.dtype for k, v in state.items())
