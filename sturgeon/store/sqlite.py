@@ -122,6 +122,7 @@ class SQLiteStore(ControlTables, Store):
         self.readonly = readonly
         self._lock = threading.RLock()
         self._tmp: str | None = None
+        self._signal_maps: dict[int, Any] = {}  # study id -> its mapped command counter (see commands_version)
         memory = self.path == ":memory:"
         if not memory and readonly and not Path(self.path).exists():
             raise StoreError(f"No store at '{self.path}'.")
