@@ -2,7 +2,7 @@
 
 ``python _copier.py STAGING_FILE`` reads one JSON job per line on stdin. ``write``: copy ``size`` bytes of
 the staging file (in RAM), after its 64-byte head, to ``dst`` through a temporary name and a rename, then
-count the job in the head (bytes 0-8: jobs done; 8-16: jobs failed, each failure also one line
+delete the files listed in ``unlink``, count the job in the head (bytes 0-8: jobs done; 8-16: jobs failed, each failure also one line
 ``error: why`` on stdout). ``unlink``: delete ``paths`` (retention). Standard library only, so it starts in
 milliseconds. It ends when its stdin closes (its parent exited or died), deleting the staging file, and
 ignores Ctrl-C, which its parent handles.
@@ -37,6 +37,11 @@ try:
                 while copied < size:  # sendfile: the kernel copies page cache to page cache
                     copied += os.sendfile(out.fileno(), fd, CONTROL + copied, size - copied)
             os.replace(dst + ".tmp", dst)
+            for path in job.get("unlink", ()):  # retention: older files go once the new one is whole
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
         except OSError as e:
             failed += 1
             sys.stdout.write(f"error: {e}\n")

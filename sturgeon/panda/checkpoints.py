@@ -274,9 +274,9 @@ class CheckpointWriter:
             self._proc.wait()
             self._proc = None
 
-    def submit(self, state: dict[str, Any], path: Path, strict: bool = True) -> None:
+    def submit(self, state: dict[str, Any], path: Path, strict: bool = True, remove: list[Path] | None = None) -> None:
         """Write ``state`` to ``path``; it is there (whole) by the next ``submit``/``flush``. ``strict``: as
-        for :func:`encode`."""
+        for :func:`encode`; ``remove``: files to delete once it is written (retention, in the same job)."""
         self.flush()
         encoded = encode(state, strict)
         if encoded is not None and self._stage is not None:
@@ -294,11 +294,14 @@ class CheckpointWriter:
                     n = sum(t.numel() for t in run) * run[0].element_size()
                     torch.cat(run, out=buf[at : at + n].view(dtype))
                     at += n
-                self._send({"op": "write", "size": size, "dst": str(path)})  # 2) the copier takes it from here
+                self._send({"op": "write", "size": size, "dst": str(path),  # 2) the copier takes it from here
+                            "unlink": [str(p) for p in remove or ()]})
                 self._sent += 1
                 return
         path.parent.mkdir(parents=True, exist_ok=True)
         write_state(state, path)
+        for p in remove or ():
+            p.unlink(missing_ok=True)
 
     def remove(self, paths: list[Path]) -> None:
         """Delete files (retention), in order after the writes submitted before."""

@@ -59,6 +59,7 @@ class Session:
         self._polled = 0.0
         self._seen = -2  # commands_version at the last query (-2: never queried)
         self._kept: dict[int, list[int]] = {}  # checkpoint epochs kept per branch this session writes
+        self._gone: list[Path] = []  # files retention let go, deleted after the next checkpoint is written
         self._cuts = 0  # the babysitter's divergence rollbacks so far (it gives up after max_cuts)
         self._lr_changed_at = 0  # the epoch α last changed on this branch's line (the plateau rule waits P after)
         key = (str(getattr(self.store, "path", id(self.store))), self.sid)
@@ -355,7 +356,9 @@ class Session:
         view = getattr(self.trainable, "state_view", None)
         state = {"trainable": view() if callable(view) else self.trainable.save(), "params": dict(self.params),
                  "epoch": epoch, "branch": branch}
-        self.writer.submit(state, Path(self.run.artifacts) / checkpoint_path(branch, epoch), strict=not callable(view))
+        self.writer.submit(state, Path(self.run.artifacts) / checkpoint_path(branch, epoch), strict=not callable(view),
+                           remove=self._gone)
+        self._gone = []
         self._kept.setdefault(branch, []).append(epoch)
 
     def _retain(self) -> None:
@@ -366,8 +369,8 @@ class Session:
             return
         keep = self.retention.keep(steps)
         self._kept[self.branch] = [s for s in steps if s in keep]
-        gone = [s for s in steps if s not in keep]
-        self.writer.remove([Path(self.run.artifacts) / checkpoint_path(self.branch, s) for s in gone])
+        artifacts = Path(self.run.artifacts)  # deleted with the next checkpoint's job (one message to the copier)
+        self._gone += [artifacts / checkpoint_path(self.branch, s) for s in steps if s not in keep]
 
     def _checkpoints(self) -> list[Checkpoint]:
         return list_checkpoints(Path(self.run.artifacts))
@@ -400,6 +403,7 @@ class Session:
             return
         self.alive = False
         try:
+            self.writer.remove(self._gone)
             self.writer.close()
             live = [t for t in self.store.trials(self.sid) if t.number == self.branch and not t.state.finished]
             if live:

@@ -67,6 +67,7 @@ class Trainer:
     def __init__(self, data: Dataset) -> None:
         self.data = data
         self._params: TrainParams | None = None
+        self._params_dict: tuple[TrainParams | None, dict[str, Any]] = (None, {})
         self.metrics: dict[str, float] = {}
         # Called with i before the i-th mini-batch of an epoch (i >= 1): where panda applies changes between
         # mini-batches. The ``lr`` metric stays the rate the epoch started with.
@@ -137,9 +138,11 @@ class Trainer:
         def c(x: Tensor) -> Tensor:
             return x.detach().clone() if copy else x.detach()
 
+        if self._params_dict[0] is not self.params:  # the params' dict, made once per change of params
+            self._params_dict = (self.params, self.params.to_dict())
         return {
             "version": CHECKPOINT_VERSION,
-            "params": self.params.to_dict(),
+            "params": dict(self._params_dict[1]),
             "epoch": self.epoch,
             "t": self.t,
             "weights": {k: c(w) for k, w in self.weights.items()},
