@@ -14,43 +14,49 @@ import signal
 import sys
 
 CONTROL = 64
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-staging = sys.argv[1]
-done = failed = 0
-try:
-    fd = os.open(staging, os.O_RDWR)
-    head = mmap.mmap(fd, CONTROL)
-    for line in sys.stdin.buffer:
-        job = json.loads(line)
-        if job["op"] == "unlink":
-            for path in job["paths"]:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-            continue
-        dst = job["dst"]
-        try:
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            with open(dst + ".tmp", "wb") as out:
-                copied, size = 0, job["size"]
-                while copied < size:  # sendfile: the kernel copies page cache to page cache
-                    copied += os.sendfile(out.fileno(), fd, CONTROL + copied, size - copied)
-            os.replace(dst + ".tmp", dst)
-            for path in job.get("unlink", ()):  # retention: older files go once the new one is whole
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-        except OSError as e:
-            failed += 1
-            sys.stdout.write(f"error: {e}\n")
-            sys.stdout.flush()
-            head[8:16] = failed.to_bytes(8, "little")
-        done += 1
-        head[0:8] = done.to_bytes(8, "little")  # last: the parent may reuse the staging file from now on
-finally:
+
+
+def main(staging: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    done = failed = 0
     try:
-        os.unlink(staging)
-    except OSError:
-        pass
+        fd = os.open(staging, os.O_RDWR)
+        head = mmap.mmap(fd, CONTROL)
+        for line in sys.stdin.buffer:
+            job = json.loads(line)
+            if job["op"] == "unlink":
+                for path in job["paths"]:
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+                continue
+            dst = job["dst"]
+            try:
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                with open(dst + ".tmp", "wb") as out:
+                    copied, size = 0, job["size"]
+                    while copied < size:  # sendfile: the kernel copies page cache to page cache
+                        copied += os.sendfile(out.fileno(), fd, CONTROL + copied, size - copied)
+                os.replace(dst + ".tmp", dst)
+                for path in job.get("unlink", ()):  # retention: older files go once the new one is whole
+                    try:
+                        os.unlink(path)
+                    except FileNotFoundError:
+                        pass
+            except OSError as e:
+                failed += 1
+                sys.stdout.write(f"error: {e}\n")
+                sys.stdout.flush()
+                head[8:16] = failed.to_bytes(8, "little")
+            done += 1
+            head[0:8] = done.to_bytes(8, "little")  # last: the parent may reuse the staging file from now on
+    finally:
+        try:
+            os.unlink(staging)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
