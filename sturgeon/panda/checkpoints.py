@@ -15,10 +15,11 @@ torch.Size([2, 3])
 """
 from __future__ import annotations
 
-import json
-import os
 import itertools
+import json
+import math
 import mmap
+import os
 import subprocess
 import sys
 import time
@@ -95,17 +96,24 @@ def encode(state: dict[str, Any], strict: bool = True) -> tuple[bytes, list[torc
         return None
     if any(t.dtype not in _DTYPES for t in tensors.values()):
         return None
-    header: dict[str, Any] = {"__metadata__": {"state": skeleton}}
     order = sorted(tensors, key=lambda k: -tensors[k].element_size())  # stable: file order within a dtype
-    start = 0
-    for key in order:
-        t = tensors[key]
-        size = t.numel() * t.element_size()
-        header[key] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [start, start + size]}
-        start += size
-    head = json.dumps(header).encode()
+    layout = tuple((k, tensors[k].dtype, tensors[k].shape) for k in order)
+    table = _TABLES.get(layout)
+    if table is None:  # the tensor table is the same from epoch to epoch: JSON it once
+        entries, start = {}, 0
+        for key, dtype, shape in layout:
+            size = math.prod(shape) * tensors[key].element_size()
+            entries[key] = {"dtype": _DTYPES[dtype], "shape": list(shape), "data_offsets": [start, start + size]}
+            start += size
+        table = _TABLES[layout] = json.dumps(entries)[1:-1].encode()
+        if len(_TABLES) > 64:
+            _TABLES.pop(next(iter(_TABLES)))
+    head = b'{"__metadata__": ' + json.dumps({"state": skeleton}).encode() + (b", " + table if table else b"") + b"}"
     head += b" " * (-len(head) % 8)  # the format aligns the data to 8 bytes
     return len(head).to_bytes(8, "little") + head, [tensors[k] for k in order]
+
+
+_TABLES: dict[tuple[Any, ...], bytes] = {}  # tensor layout -> its JSON entries in the header
 
 
 def write_state(state: dict[str, Any], path: Path) -> None:

@@ -60,6 +60,7 @@ class Session:
         self._seen = -2  # commands_version at the last query (-2: never queried)
         self._kept: dict[int, list[int]] = {}  # checkpoint epochs kept per branch this session writes
         self._gone: list[Path] = []  # files retention let go, deleted after the next checkpoint is written
+        self._retained: set[int] = set()  # epochs of the current branch already let go
         self._cuts = 0  # the babysitter's divergence rollbacks so far (it gives up after max_cuts)
         self._lr_changed_at = 0  # the epoch α last changed on this branch's line (the plateau rule waits P after)
         key = (str(getattr(self.store, "path", id(self.store))), self.sid)
@@ -130,6 +131,7 @@ class Session:
         self._lr_changed_at = max([fork, *changed])
 
     def _new_branch(self, parent: int | None, step: int, params: dict[str, Any]) -> None:
+        self._retained = set()
         self.branch = len(self.store.trials(self.sid))
         self.store.add_trial(self.sid, self.branch, params, time.time())
         self.store.add_branch(self.sid, self.branch, parent, step)
@@ -363,14 +365,16 @@ class Session:
 
     def _retain(self) -> None:
         """Retention for the current branch's files, at the boundary after queued commands were applied (so
-        a rollback queued while an epoch ran still finds its checkpoint)."""
+        a rollback queued while an epoch ran still finds its checkpoint). Epochs are added in order, so only
+        the one that just left the last ``keep_last`` can go: O(1) per epoch."""
         steps = self._kept.get(self.branch, [])
         if len(steps) <= self.retention.keep_last:
             return
-        keep = self.retention.keep(steps)
-        self._kept[self.branch] = [s for s in steps if s in keep]
-        artifacts = Path(self.run.artifacts)  # deleted with the next checkpoint's job (one message to the copier)
-        self._gone += [artifacts / checkpoint_path(self.branch, s) for s in steps if s not in keep]
+        leaving = steps[-self.retention.keep_last - 1]
+        every = self.retention.keep_every
+        if leaving != 0 and not (every and leaving % every == 0) and leaving not in self._retained:
+            self._retained.add(leaving)  # deleted with the next checkpoint's job (one message to the copier)
+            self._gone.append(Path(self.run.artifacts) / checkpoint_path(self.branch, leaving))
 
     def _checkpoints(self) -> list[Checkpoint]:
         return list_checkpoints(Path(self.run.artifacts))
