@@ -132,3 +132,14 @@ def test_mixed_dtypes_stay_aligned_in_the_staging_map(tmp_path):
     writer.close()
     back = read_state(tmp_path / "m.ckpt")
     assert all(torch.equal(back[k], v) and back[k].dtype == v.dtype for k, v in state.items())
+
+
+def test_without_a_ram_staging_folder_files_are_written_directly(tmp_path):
+    writer = CheckpointWriter()
+    writer._stage = None  # as on a system without /dev/shm
+    writer.submit({"w": torch.ones(2)}, tmp_path / "b" / "x.ckpt", remove=[tmp_path / "gone.ckpt"])
+    (tmp_path / "old.ckpt").write_bytes(b"x")
+    writer.remove([tmp_path / "old.ckpt"])
+    writer.close()
+    assert torch.equal(read_state(tmp_path / "b" / "x.ckpt")["w"], torch.ones(2))
+    assert not (tmp_path / "old.ckpt").exists()
