@@ -187,8 +187,8 @@ class Run:
         return self.store.add_command(self.study_id, kind.value, args, source)
 
     def set(self, *, reason: str = "", source: str = "api", **changes: Any) -> int:
-        """Change hyperparameters at the next epoch boundary; checked against the space now (SpaceError,
-        nothing queued). Returns the command's id (see :meth:`wait`)."""
+        """Change hyperparameters at the next epoch boundary (or mini-batch, with ``apply="step"``); checked
+        against the space now (SpaceError, nothing queued). Returns the command's id (see :meth:`wait`)."""
         checked = check_changes(self.space, changes)
         return self._command(CommandKind.SET, {"params": checked, "reason": reason}, source)
 
