@@ -129,6 +129,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--units", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--optimizer", default="momentum", help="momentum (default) or adam, sgd, rmsprop")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: the training thread's CPU time (time.thread_time), blind to other processes "
                          "taking the core away, which on a shared 2-core VM moves wall times by +-10 %%")
@@ -137,9 +138,10 @@ def main() -> None:
     CLOCK = time.thread_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     data = load_data("digits")
-    params = {"optimizer": "momentum", "lr": 0.05, "momentum": 0.9, "units": args.units, "layers": 2, "seed": 0}
+    params = {"optimizer": args.optimizer, "lr": 0.05 if args.optimizer != "adam" else 0.003, "momentum": 0.9,
+              "units": args.units, "layers": 2, "seed": 0}
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s); "
-          f"digits MLP 2x{args.units}, momentum, batch 64; {args.epochs} epochs x {args.rounds} rounds; {args.clock} clock")
+          f"digits MLP 2x{args.units}, {args.optimizer}, batch 64; {args.epochs} epochs x {args.rounds} rounds; {args.clock} clock")
     times: dict[str, list[float]] = {"alone": [], "metrics to the store (a tune trial)": [], "torch.save by hand": [],
                                      "panda": []}
     with tempfile.TemporaryDirectory() as tmp:
