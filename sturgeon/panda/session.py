@@ -1,7 +1,8 @@
 """The training side of a panda run: the one process that writes it.
 
 At each epoch boundary the session (1) applies queued commands in order, (2) lets the babysitter act,
-(3) trains one epoch, (4) reports its metrics and (5) hands an exact checkpoint to the writer (a helper process puts it on disk).
+(3) trains one epoch, (4) reports its metrics and (5) hands an exact checkpoint to the writer, whose
+helper process puts it on disk.
 A set issued while epoch e runs is applied after e: epochs up to e train with the old value, later ones
 with the new. Rollbacks, restarts after a crash and babysitter rescues all fork a new branch (a new trial)
 from a checkpoint, so the old history is never rewritten.
