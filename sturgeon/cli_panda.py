@@ -250,7 +250,7 @@ def _tree(s: RunStatus) -> Tree:
 def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> None:
     """Say what happens to a queued command; with --wait, block until the run applies or refuses it."""
     alive = run.store.writer(run.study_id) is not None
-    if wait == 0:
+    if wait == 0 or not alive:  # nobody to wait for when no process trains it
         boundary = "mini-batch" if step and run.settings.apply.value == "step" else "epoch boundary"
         when = f"at the next {boundary}" if alive else "when the run resumes (it is not running now)"
         out.print(f"queued #{cid}: {what}, applied {when}", highlight=False)

@@ -30,6 +30,7 @@ plateau_epochs = 4
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +115,7 @@ def panda_config_from(raw: Mapping[str, Any], path: Path) -> PandaConfig:
         raise ConfigError(str(e).replace("The '", "The 'run.", 1).replace("' parameter", "' key", 1)) from None
     store = Path(run.get("store", "sturgeon.db"))
     if not store.is_absolute():
-        store = path.parent / store
+        store = Path(os.path.normpath(path.parent / store))
     return PandaConfig(path, str(run.get("name", path.stem)), store, params, space, settings, make, threads, dict(raw))
 
 

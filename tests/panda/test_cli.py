@@ -169,3 +169,10 @@ def test_wait_must_be_a_finite_number_of_seconds(tmp_path):
     assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got nan instead.")
     run = Run.open("r", tmp_path / "s.db")
     assert run.store.commands(run.study_id) == []  # nothing queued
+
+
+def test_waiting_on_a_run_that_is_not_running_says_so_at_once(tmp_path):
+    assert cli("start", str(config(tmp_path, epochs=1)), "-q")[0] == 0
+    code, text = cli("set", "r", "lr=0.01", "--wait", "30", "--store", str(tmp_path / "s.db"))
+    assert code == 0 and text.strip() == ("queued #1: lr 5.00e-02 -> 1.00e-02, applied when the run resumes "
+                                          "(it is not running now)")
