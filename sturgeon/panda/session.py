@@ -249,9 +249,13 @@ class Session:
             return False
         if action.kind is ActionKind.GIVE_UP:
             self._diverged(action.reason)
+        changes = self._within_space(action.changes)
         if action.kind is ActionKind.SET:
-            self._set(action.changes, action.reason, "babysitter")
+            if changes:
+                self._set(changes, action.reason, "babysitter")
             return False
+        if not changes:  # α already at the bottom of its range: no cut is left to try
+            self._diverged(f"{action.reason}, but {', '.join(action.changes)} is already at the bottom of its range")
         self.writer.flush()  # the checkpoint to go back to may still be on its way to the disk
         branches = self.store.branches(self.sid)
         ckpt = find_checkpoint(self._checkpoints(), branches, self.branch, action.to or 0, at_most=True)
@@ -259,10 +263,23 @@ class Session:
             self._diverged(f"{action.reason}, but no checkpoint is left to roll back to")
         came_from, diverged_at = self.branch, self.epoch
         self._cuts += 1
-        self._fork(ckpt.trial, ckpt.step, action.changes, EventKind.ROLLBACK, action.reason, "babysitter",  # type: ignore[union-attr]
+        self._fork(ckpt.trial, ckpt.step, changes, EventKind.ROLLBACK, action.reason, "babysitter",  # type: ignore[union-attr]
                    came_from=came_from)
         self._finish(came_from, TrialState.PRUNED, None, f"diverged at epoch {diverged_at}; rolled back")
         return True
+
+    def _within_space(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """The babysitter's changes clipped to the run's space (it never sets what a person could not), without
+        those that would change nothing: a plateau at the bottom of α's range stops decaying it."""
+        out = {}
+        for name, value in changes.items():
+            p = self.run.space.params.get(name)
+            lo, hi = getattr(p, "lo", None), getattr(p, "hi", None)
+            if isinstance(value, float) and lo is not None and hi is not None:
+                value = min(max(value, float(lo)), float(hi))
+            if value != self.params.get(name):
+                out[name] = value
+        return out
 
     def _warmup(self) -> None:
         if self.babysitter is None or not self.babysitter.rules.warmup_epochs:

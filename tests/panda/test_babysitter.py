@@ -115,3 +115,12 @@ def test_warmup_ends_when_a_divergence_cut_changes_lr(store):
     lrs = [status.curve[e]["lr"] for e in range(1, 7)]
     assert lrs == pytest.approx([0.4, 0.8, 1.2, 0.8, 0.8, 0.8], abs=1e-15)
     assert [(e.step, e.new, e.source) for e in status.events if e.kind == "set"][-1] == (3, 0.8, "babysitter")
+
+
+def test_plateau_decay_stops_at_the_bottom_of_the_space(store):
+    # flat dev_error from epoch 4 on; lr may not go below 0.1: 0.25 -> 0.125 -> 0.1, then no more events
+    run = Run.create("q", {"lr": 0.25, "x0": 1.0, "floor": 0.01}, store=store, space=Space(lr=Float(0.1, 1.0)),
+                     settings=PandaSettings(epochs=14, babysitter=BabysitterRules(plateau_epochs=2)))
+    status = run.train(Quadratic)
+    assert [(e.step, e.new) for e in status.events if e.kind == "set"] == [(6, 0.125), (8, 0.1)]
+    assert status.params["lr"] == 0.1 and status.state is RunState.FINISHED
