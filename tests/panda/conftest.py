@@ -32,3 +32,15 @@ def weights_at(run: Run, branch: int, epoch: int) -> dict[str, torch.Tensor]:
 
 def trainer_of(data: Dataset):
     return lambda: Trainer(data)
+
+
+def trained_by_hand(data: Dataset, epochs: int, switch_at: int, new_lr: float) -> Trainer:
+    """The reference without panda: PARAMS trained ``epochs`` epochs, ``update(lr)`` before epoch index
+    ``switch_at`` (0-based), i.e. epochs up to ``switch_at`` use the old rate."""
+    ref = Trainer(data)
+    ref.setup(PARAMS)
+    for epoch in range(epochs):
+        if epoch == switch_at:
+            ref.update({"lr": new_lr})
+        ref.step()
+    return ref

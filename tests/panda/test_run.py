@@ -11,7 +11,7 @@ from sturgeon.space import Float, Int, Space, SpaceError
 from sturgeon.store import CommandState, StoreError
 from sturgeon.train import Trainer
 from sturgeon.trial import TrialState
-from tests.panda.conftest import PARAMS, make_run, trainer_of, weights_at
+from tests.panda.conftest import PARAMS, make_run, trained_by_hand, trainer_of, weights_at
 
 
 def test_rollback_without_change_replays_bit_for_bit(store, digits):
@@ -49,12 +49,7 @@ def test_set_during_epoch_e_applies_from_epoch_e_plus_1(store, digits):
     assert [(x.step, x.param, x.old, x.new, x.source, x.reason) for x in sets] == [(e, "lr", 0.05, new_lr, "cli", "wobbly")]
     assert status.params["lr"] == new_lr
     # the same schedule by hand, without panda: e epochs at 0.05, then update(lr) — identical weights
-    ref = Trainer(digits)
-    ref.setup(PARAMS)
-    for k in range(6):
-        if k == e:
-            ref.update({"lr": new_lr})
-        ref.step()
+    ref = trained_by_hand(digits, 6, e, new_lr)
     got = weights_at(run, 0, 6)
     assert all(torch.equal(got[k], ref.weights[k].detach()) for k in got)
     assert ref.params.lr == new_lr
@@ -195,12 +190,7 @@ def test_apply_step_changes_lr_between_mini_batches(store, digits):
     got = weights_at(run, 0, 3)
     assert all(torch.equal(got[n], ref.weights[n].detach()) for n in got)
     # the epoch-boundary reference differs: the change really landed inside epoch 2
-    late = Trainer(digits)
-    late.setup(PARAMS)
-    for epoch in range(3):
-        if epoch == e:
-            late.update({"lr": new_lr})
-        late.step()
+    late = trained_by_hand(digits, 3, e, new_lr)
     assert not torch.equal(got["W1"], late.weights["W1"].detach())
 
 
