@@ -1,9 +1,13 @@
 """Panda overhead: what babysitting costs per epoch — an exact checkpoint every epoch, the command queue
 polled at every boundary, each epoch's metrics committed to SQLite — against the same training alone.
 
-Four ways to train the same run, interleaved so that machine noise hits them alike. Each epoch is timed
-from the end of the one before (so setup, the first checkpoint and the final flush are left out: they are
-paid once per run, not per epoch), and the median over all epochs of all rounds is reported:
+Four ways to train the same run, one after another in each round (in a rotating order), so that machine
+noise hits them alike. Each epoch is timed from the end of the one before (so setup, the first checkpoint
+and the final flush are left out: they are paid once per run, not per epoch); a way's time in a round is
+its median epoch, and each ratio is taken within a round, then its median over the rounds is reported
+(with the middle half of the rounds, to show the noise). The time inside ``Trainer.step()`` is recorded
+too, which splits an overhead into work added on the training thread (outside ``step``: nearly free of
+noise) and training itself made slower (cache misses, the copier on the other core):
 
 - **alone**: ``Trainer.step()`` in a loop: no store, no checkpoint (the floor);
 - **torch.save by hand**: the loop plus ``torch.save(trainer.save(), path)`` each epoch, synchronously:
@@ -12,8 +16,8 @@ paid once per run, not per epoch), and the median over all epochs of all rounds 
 - **panda**: ``Run.train`` — a checkpoint every epoch (copied to disk by a helper process), retention,
   command polling, metrics and events in the store.
 
-    python bench/panda.py                          # digits MLP 2x128, 30 epochs, 7 rounds
-    python bench/panda.py --units 64 --rounds 11
+    python bench/panda.py --clock cpu              # digits MLP 2x128, 30 epochs, 7 rounds
+    python bench/panda.py --clock cpu --units 64 --optimizer adam --rounds 16
 """
 from __future__ import annotations
 
@@ -35,12 +39,25 @@ from sturgeon.train import Trainer, load_data
 CLOCK = time.perf_counter  # --clock cpu: time.thread_time, the training thread's own CPU time
 
 
+STEPS: list[float] = []  # the time of each Trainer.step() of the way being run
+
+
+class Timed(Trainer):
+    """The built-in trainer, timing its own epochs."""
+
+    def step(self) -> dict[str, float]:
+        t0 = CLOCK()
+        metrics = super().step()
+        STEPS.append(CLOCK() - t0)
+        return metrics
+
+
 def intervals(marks: list[float]) -> list[float]:
     return [b - a for a, b in zip(marks, marks[1:])]
 
 
 def alone(data, params: dict, epochs: int) -> list[float]:
-    t = Trainer(data)
+    t = Timed(data)
     t.setup(params)
     marks = [CLOCK()]
     for _ in range(epochs):
@@ -56,7 +73,7 @@ def reporting(data, params: dict, epochs: int, folder: Path, name: str) -> list[
 
     study = Study(name, Space(lr=Float(1e-4, 1.0, scale="log")), metric="dev_error", store=folder / "tune.db")
     trial = study.ask()
-    t = Trainer(data)
+    t = Timed(data)
     t.setup(params)
     marks = [CLOCK()]
     for e in range(epochs):
@@ -67,7 +84,7 @@ def reporting(data, params: dict, epochs: int, folder: Path, name: str) -> list[
 
 
 def by_hand(data, params: dict, epochs: int, folder: Path) -> list[float]:
-    t = Trainer(data)
+    t = Timed(data)
     t.setup(params)
     marks = [CLOCK()]
     for e in range(epochs):
@@ -80,7 +97,7 @@ def by_hand(data, params: dict, epochs: int, folder: Path) -> list[float]:
 def panda(data, params: dict, epochs: int, folder: Path, name: str) -> list[float]:
     run = Run.create(name, params, store=SQLiteStore(folder / "panda.db"), settings=PandaSettings(epochs=epochs))
     marks: list[float] = []
-    status = run.train(lambda: Trainer(data), on_epoch=lambda s: marks.append(CLOCK()))
+    status = run.train(lambda: Timed(data), on_epoch=lambda s: marks.append(CLOCK()))
     assert status.epoch == epochs
     return intervals(marks)
 
@@ -96,7 +113,12 @@ def parts(data, params: dict, folder: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     for _ in range(n):
         state = t.save()
-    out["save() copy (training thread)"] = (time.perf_counter() - t0) / n * 1e6
+    out["Trainer.save(), a copy (panda does not call it: it copies state_split()'s tensors once)"] = (
+        (time.perf_counter() - t0) / n * 1e6)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        t.state_split()
+    out["Trainer.state_split()"] = (time.perf_counter() - t0) / n * 1e6
     t0 = time.perf_counter()
     for i in range(n):
         write_state({"trainable": state, "params": params, "epoch": i}, folder / "w.ckpt")
@@ -123,6 +145,11 @@ def parts(data, params: dict, folder: Path) -> dict[str, float]:
     return out
 
 
+def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, q2, q3
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=30)
@@ -141,32 +168,47 @@ def main() -> None:
     params = {"optimizer": args.optimizer, "lr": 0.05 if args.optimizer != "adam" else 0.003, "momentum": 0.9,
               "units": args.units, "layers": 2, "seed": 0}
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} thread(s); "
-          f"digits MLP 2x{args.units}, {args.optimizer}, batch 64; {args.epochs} epochs x {args.rounds} rounds; {args.clock} clock")
-    times: dict[str, list[float]] = {"alone": [], "metrics to the store (a tune trial)": [], "torch.save by hand": [],
-                                     "panda": []}
+          f"digits MLP 2x{args.units}, {args.optimizer}, batch 64; {args.epochs} epochs x {args.rounds} rounds; "
+          f"{args.clock} clock")
+    tune = "metrics to the store (a tune trial)"
+    epoch: dict[str, list[float]] = {"alone": [], tune: [], "torch.save by hand": [], "panda": []}  # per round
+    outside: dict[str, list[float]] = {way: [] for way in epoch}  # per round: median of epoch minus its step
+    inside: dict[str, list[float]] = {way: [] for way in epoch}  # per round: median step
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         alone(data, params, 3)  # warm-up
         ways = {
             "alone": lambda r: alone(data, params, args.epochs),
-            "metrics to the store (a tune trial)": lambda r: reporting(data, params, args.epochs, folder, f"t{r}"),
+            tune: lambda r: reporting(data, params, args.epochs, folder, f"t{r}"),
             "torch.save by hand": lambda r: by_hand(data, params, args.epochs, folder),
             "panda": lambda r: panda(data, params, args.epochs, folder, f"r{r}"),
         }
         names = list(ways)
         for r in range(args.rounds):
             for way in names[r % 4:] + names[: r % 4]:  # each way takes each place in the order in turn
-                times[way] += ways[way](r)
+                STEPS.clear()
+                ts = ways[way](r)
+                steps = STEPS[-len(ts):]  # the steps of the timed epochs (panda trains none before them)
+                epoch[way].append(statistics.median(ts))
+                outside[way].append(statistics.median(t - s for t, s in zip(ts, steps)))
+                inside[way].append(statistics.median(steps))
         pieces = parts(data, params, folder)
-    base, base_mean = statistics.median(times["alone"]), statistics.fmean(times["alone"])
-    print("\n| way | ms/epoch, median | vs alone | ms/epoch, mean | vs alone |\n|---|---:|---:|---:|---:|")
-    for way, ts in times.items():
-        m, a = statistics.median(ts), statistics.fmean(ts)  # the mean also shows costs paid every few epochs
-        print(f"| {way} | {m * 1e3:.2f} | {(m / base - 1) * 100:+.1f} % | {a * 1e3:.2f} | "
-              f"{(a / base_mean - 1) * 100:+.1f} % |")
-    tuned = statistics.median(times["metrics to the store (a tune trial)"])
-    print(f"\ncheckpoint + command polling (panda vs a tune trial, medians): "
-          f"{(statistics.median(times['panda']) / tuned - 1) * 100:+.1f} % of epoch time")
+
+    def ratio(a: str, b: str) -> tuple[float, float, float]:
+        return quartiles([x / y - 1 for x, y in zip(epoch[a], epoch[b])])
+
+    print("\n| way | ms/epoch (median of rounds) | vs alone, median of rounds [middle half] | "
+          "ms in step() | µs/epoch outside step() |\n|---|---:|---:|---:|---:|")
+    for way in epoch:
+        q1, q2, q3 = ratio(way, "alone")
+        print(f"| {way} | {statistics.median(epoch[way]) * 1e3:.2f} | {q2 * 100:+.1f} % [{q1 * 100:+.1f}, "
+              f"{q3 * 100:+.1f}] | {statistics.median(inside[way]) * 1e3:.2f} | "
+              f"{statistics.median(outside[way]) * 1e6:.0f} |")
+    q1, q2, q3 = ratio("panda", tune)
+    added = [(p - t) / a for p, t, a in zip(outside["panda"], outside[tune], epoch["alone"])]
+    print(f"\ncheckpoint + command polling, panda vs a tune trial: **{q2 * 100:+.1f} %** of epoch time "
+          f"[{q1 * 100:+.1f}, {q3 * 100:+.1f}]; of which work on the training thread outside step(): "
+          f"{statistics.median(added) * 100:+.1f} %")
     print("\n| piece | µs per epoch |\n|---|---:|")
     for piece, us in pieces.items():
         print(f"| {piece} | {us:.0f} |")

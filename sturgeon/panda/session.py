@@ -49,6 +49,8 @@ class Session:
         self.babysitter = Babysitter(rules) if rules is not None else None
         self.retention = Retention(self.settings.keep_last, self.settings.keep_every)
         self.writer = CheckpointWriter()
+        self.artifacts = self.run.artifacts  # the checkpoint folder, looked up once
+        self._folder = str(self.artifacts)  # as a string: file names at each epoch without Path objects
         self.alive = True
         self.paused = False
         self.trainable: Trainable | None = None  # built by _attach: set up fresh, or loaded from a checkpoint
@@ -60,7 +62,7 @@ class Session:
         self._polled = 0.0
         self._seen = -2  # commands_version at the last query (-2: never queried)
         self._kept: dict[int, list[int]] = {}  # checkpoint epochs kept per branch this session writes
-        self._gone: list[Path] = []  # files retention let go, deleted after the next checkpoint is written
+        self._gone: list[str] = []  # files retention let go, deleted after the next checkpoint is written
         self._retained: set[int] = set()  # epochs of the current branch already let go
         self._cuts = 0  # the babysitter's divergence rollbacks so far (it gives up after max_cuts)
         self._lr_changed_at = 0  # the epoch α last changed on this branch's line (the plateau rule waits P after)
@@ -142,7 +144,7 @@ class Session:
               came_from: int) -> None:
         """Load ``owner``'s checkpoint at ``step`` into a fresh trainable and continue as a new branch."""
         self.writer.flush()
-        saved = read_state(Path(self.run.artifacts) / checkpoint_path(owner, step))
+        saved = read_state(self.artifacts / checkpoint_path(owner, step))
         trainable = self.make()
         trainable.load(saved["trainable"])
         if changes:
@@ -370,14 +372,18 @@ class Session:
 
     def _checkpoint(self) -> None:
         """Hand this epoch's exact state to the writer, which copies it at once: a trainable offering
-        ``state_view()`` (the built-in trainer does) is not asked for a copy of its own first."""
+        ``state_split()`` (the built-in trainer does) lends its live tensors rather than copying them first."""
         branch, epoch = self.branch, self.epoch
         assert self.trainable is not None
-        view = getattr(self.trainable, "state_view", None)
-        state = {"trainable": view() if callable(view) else self.trainable.save(), "params": dict(self.params),
-                 "epoch": epoch, "branch": branch}
-        self.writer.submit(state, Path(self.run.artifacts) / checkpoint_path(branch, epoch), strict=not callable(view),
-                           remove=self._gone)
+        path = f"{self._folder}/{checkpoint_path(branch, epoch)}"
+        split = getattr(self.trainable, "state_split", None)
+        if callable(split):
+            skeleton, tensors = split()
+            state = {"trainable": skeleton, "params": dict(self.params), "epoch": epoch, "branch": branch}
+            self.writer.submit_split(state, tensors, path, remove=self._gone)
+        else:
+            state = {"trainable": self.trainable.save(), "params": dict(self.params), "epoch": epoch, "branch": branch}
+            self.writer.submit(state, path, remove=self._gone)
         self._gone = []
         self._kept.setdefault(branch, []).append(epoch)
 
@@ -392,10 +398,10 @@ class Session:
         every = self.retention.keep_every
         if leaving != 0 and not (every and leaving % every == 0) and leaving not in self._retained:
             self._retained.add(leaving)  # deleted with the next checkpoint's job (one message to the copier)
-            self._gone.append(Path(self.run.artifacts) / checkpoint_path(self.branch, leaving))
+            self._gone.append(f"{self._folder}/{checkpoint_path(self.branch, leaving)}")
 
     def _checkpoints(self) -> list[Checkpoint]:
-        return list_checkpoints(Path(self.run.artifacts))
+        return list_checkpoints(self.artifacts)
 
     def _value(self) -> float | None:
         v = self.curve.get(self.epoch, {}).get(self.settings.metric)

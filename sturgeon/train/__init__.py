@@ -25,12 +25,13 @@ from sturgeon.train.params import (
     Optimizer,
     TrainParams,
 )
-from sturgeon.train.protocol import Trainable
+from sturgeon.train.protocol import TENSOR_REF, Trainable
 from sturgeon.train.trainer import Trainer
 
 __all__ = [
     "BUILTINS",
     "DEFAULT_TOLERANCE",
+    "TENSOR_REF",
     "UPDATABLE",
     "Activation",
     "DType",

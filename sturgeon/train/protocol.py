@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+__all__ = ["Trainable", "TENSOR_REF"]
+
+TENSOR_REF = "__tensor__"  # in a split state's skeleton, {TENSOR_REF: "t<i>"} stands for its i-th tensor
+
 
 @runtime_checkable
 class Trainable(Protocol):
@@ -27,6 +31,11 @@ class Trainable(Protocol):
     - ``save()`` returns the exact state (model, optimizer, RNG, data order, epoch, params), torch.save-able,
       independent of later training; ``load(save())`` followed by the same steps replays bit for bit.
     - ``update(params)`` changes hyperparameters in place between epochs without rebuilding the model.
+
+    Optional, for speed: ``state_split()`` returns ``save()``'s state as ``(skeleton, tensors)``, the
+    skeleton JSON-able with ``{TENSOR_REF: "t<i>"}`` in place of ``tensors[i]``, the tensors live (not
+    copied). Panda's checkpoint writer copies them at once, so a class offering it skips both ``save()``'s
+    copy and a walk over the state at each epoch boundary. The built-in trainer has it.
     """
 
     def setup(self, params: dict[str, Any]) -> None: ...

@@ -104,24 +104,62 @@ def test_tensor_paths_cannot_collide(tmp_path):
     assert read_state(tmp_path / "d.ckpt")["x"] == {"__tensor__": "t0"}
 
 
-def test_fast_encoding_of_a_trainer_view_equals_the_strict_one(tmp_path, digits):
-    from sturgeon.panda.checkpoints import encode
+def _same_state(a, b):
+    """Equal nested states: tensors bit for bit (and dtype), everything else by value."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    return a == b
+
+
+def test_a_trainers_split_state_is_written_as_its_save(tmp_path, digits):
     from sturgeon.train import Trainer
 
     t = Trainer(digits)
     t.setup({"optimizer": "adam", "units": 16, "seed": 1, "batch_norm": True})
     t.step()
-    state = {"trainable": t.state_view(), "params": {"lr": 0.1}, "epoch": 1}
-    fast, strict = encode(state, strict=False), encode(state, strict=True)
-    assert fast[0] == strict[0] and all(torch.equal(a, b) for a, b in zip(fast[1], strict[1]))
     writer = CheckpointWriter()
-    writer.submit(state, tmp_path / "v.ckpt", strict=False)
-    writer.close()
-    back = read_state(tmp_path / "v.ckpt")["trainable"]
+    skeleton, tensors = t.state_split()
+    writer.submit_split({"trainable": skeleton, "epoch": 1}, tensors, tmp_path / "v.ckpt")
     saved = t.save()
-    assert back.keys() == saved.keys() and torch.equal(back["generator"], saved["generator"])
-    assert all(torch.equal(back["weights"][k], saved["weights"][k]) for k in saved["weights"])
-    assert all(torch.equal(back["slots"][k]["s"], saved["slots"][k]["s"]) for k in saved["slots"])
+    t.step()  # the live tensors move on; the file keeps what they were at submit
+    writer.close()
+    back = read_state(tmp_path / "v.ckpt")
+    assert back["epoch"] == 1 and _same_state(back["trainable"], saved)
+    assert not _same_state(back["trainable"]["weights"], t.save()["weights"])
+
+
+def test_the_staging_layout_follows_a_new_model_and_a_growing_header(tmp_path, digits):
+    from sturgeon.train import Trainer
+
+    writer = CheckpointWriter()
+    t = Trainer(digits)
+    t.setup({"optimizer": "momentum", "units": 8, "seed": 2})
+    first = t.state_split()
+    for epoch, note in [(1, ""), (2, "x" * 5000), (3, "")]:  # the metadata outgrows the header's room, once
+        t.step()
+        skeleton, tensors = t.state_split()
+        writer.submit_split({"trainable": skeleton, "note": note}, tensors, tmp_path / f"{epoch}.ckpt")
+        writer.flush()
+        back = read_state(tmp_path / f"{epoch}.ckpt")
+        assert back["note"] == note and _same_state(back["trainable"], t.save())
+    assert t.state_split()[1][0] is first[1][0]  # the skeleton and the views are made once per model
+    t.load(_fresh(digits, units=32))  # a new model: new weight dicts, so a new skeleton and new views
+    skeleton, tensors = t.state_split()
+    assert tensors[0] is not first[1][0] and tensors[0].shape == (32, 64)
+    writer.submit_split({"trainable": skeleton}, tensors, tmp_path / "big.ckpt")
+    writer.close()
+    assert _same_state(read_state(tmp_path / "big.ckpt")["trainable"], t.save())
+
+
+def _fresh(digits, units):
+    from sturgeon.train import Trainer
+
+    other = Trainer(digits)
+    other.setup({"optimizer": "momentum", "units": units, "seed": 3})
+    other.step()
+    return other.save()
 
 
 def test_mixed_dtypes_stay_aligned_in_the_staging_map(tmp_path):
