@@ -44,3 +44,12 @@ def trained_by_hand(data: Dataset, epochs: int, switch_at: int, new_lr: float) -
             ref.update({"lr": new_lr})
         ref.step()
     return ref
+
+
+def same_state(a, b) -> bool:
+    """Equal nested states: tensors bit for bit (and dtype), everything else by value."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    return a == b

@@ -9,7 +9,7 @@ import torch
 from sturgeon.panda import PandaSettings, Retention, Run, read_state, write_state
 from sturgeon.panda.checkpoints import CheckpointWriter, list_checkpoints
 from sturgeon.store import SCHEMA_VERSION, SQLiteStore
-from tests.panda.conftest import PARAMS, trainer_of
+from tests.panda.conftest import PARAMS, same_state, trainer_of
 
 
 def test_state_round_trip_keeps_values_and_dtypes(tmp_path):
@@ -104,15 +104,6 @@ def test_tensor_paths_cannot_collide(tmp_path):
     assert read_state(tmp_path / "d.ckpt")["x"] == {"__tensor__": "t0"}
 
 
-def _same_state(a, b):
-    """Equal nested states: tensors bit for bit (and dtype), everything else by value."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
-    return a == b
-
-
 def test_a_trainers_split_state_is_written_as_its_save(tmp_path, digits):
     from sturgeon.train import Trainer
 
@@ -126,8 +117,8 @@ def test_a_trainers_split_state_is_written_as_its_save(tmp_path, digits):
     t.step()  # the live tensors move on; the file keeps what they were at submit
     writer.close()
     back = read_state(tmp_path / "v.ckpt")
-    assert back["epoch"] == 1 and _same_state(back["trainable"], saved)
-    assert not _same_state(back["trainable"]["weights"], t.save()["weights"])
+    assert back["epoch"] == 1 and same_state(back["trainable"], saved)
+    assert not same_state(back["trainable"]["weights"], t.save()["weights"])
 
 
 def test_the_staging_layout_follows_a_new_model_and_a_growing_header(tmp_path, digits):
@@ -143,14 +134,14 @@ def test_the_staging_layout_follows_a_new_model_and_a_growing_header(tmp_path, d
         writer.submit_split({"trainable": skeleton, "note": note}, tensors, tmp_path / f"{epoch}.ckpt")
         writer.flush()
         back = read_state(tmp_path / f"{epoch}.ckpt")
-        assert back["note"] == note and _same_state(back["trainable"], t.save())
+        assert back["note"] == note and same_state(back["trainable"], t.save())
     assert t.state_split()[1][0] is first[1][0]  # the skeleton and the views are made once per model
     t.load(_fresh(digits, units=32))  # a new model: new weight dicts, so a new skeleton and new views
     skeleton, tensors = t.state_split()
     assert tensors[0] is not first[1][0] and tensors[0].shape == (32, 64)
     writer.submit_split({"trainable": skeleton}, tensors, tmp_path / "big.ckpt")
     writer.close()
-    assert _same_state(read_state(tmp_path / "big.ckpt")["trainable"], t.save())
+    assert same_state(read_state(tmp_path / "big.ckpt")["trainable"], t.save())
 
 
 def _fresh(digits, units):
@@ -181,3 +172,30 @@ def test_without_a_ram_staging_folder_files_are_written_directly(tmp_path):
     writer.close()
     assert torch.equal(read_state(tmp_path / "b" / "x.ckpt")["w"], torch.ones(2))
     assert not (tmp_path / "old.ckpt").exists()
+
+
+def test_a_skeleton_marshal_refuses_is_sent_as_json_and_one_json_cannot_hold_fails_the_write(tmp_path):
+    import enum
+
+    class Level(enum.IntEnum):  # marshal takes exact types only; JSON writes an IntEnum as its number
+        HIGH = 3
+
+    writer = CheckpointWriter()
+    writer.submit_split({"level": Level.HIGH, "w": {"__tensor__": "t0"}}, [torch.ones(2)], tmp_path / "e.ckpt")
+    writer.flush()
+    back = read_state(tmp_path / "e.ckpt")
+    assert back["level"] == 3 and type(back["level"]) is int and torch.equal(back["w"], torch.ones(2))
+    writer.submit_split({"raw": b"\x00bytes"}, [], tmp_path / "f.ckpt")  # marshal takes bytes, JSON does not
+    with pytest.raises(RuntimeError, match="Writing a checkpoint failed: .*bytes is not JSON serializable"):
+        writer.flush()
+    writer.submit_split({"ok": 1}, [], tmp_path / "g.ckpt")  # the copier lives on after a failed job
+    writer.close()
+    assert read_state(tmp_path / "g.ckpt") == {"ok": 1} and not (tmp_path / "f.ckpt").exists()
+
+
+def test_removing_files_before_anything_was_staged_starts_no_copier(tmp_path):
+    (tmp_path / "old.ckpt").write_bytes(b"x")
+    writer = CheckpointWriter()
+    writer.remove([str(tmp_path / "old.ckpt")])
+    assert writer._proc is None and not (tmp_path / "old.ckpt").exists()
+    writer.close()

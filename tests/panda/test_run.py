@@ -11,7 +11,7 @@ from sturgeon.space import Float, Int, Space, SpaceError
 from sturgeon.store import CommandState, StoreError
 from sturgeon.train import Trainer
 from sturgeon.trial import TrialState
-from tests.panda.conftest import PARAMS, make_run, trained_by_hand, trainer_of, weights_at
+from tests.panda.conftest import PARAMS, make_run, same_state, trained_by_hand, trainer_of, weights_at
 
 
 def test_rollback_without_change_replays_bit_for_bit(store, digits):
@@ -280,3 +280,20 @@ def test_close_between_train_calls_records_a_stop(store, digits):
     s = Run.open("r", store).status()
     assert s.state is RunState.STOPPED and [e.kind for e in s.events][-1] == "stop" and s.pid is None
     assert Run.open("r", store).train(trainer_of(digits)).epoch == 4
+
+
+def test_checkpoints_from_state_split_equal_those_from_save(store, digits):
+    """The built-in trainer lends its live tensors; a trainable with only save() goes the general way. Both
+    must write the same checkpoint."""
+    from sturgeon.panda import read_state
+
+    class OnlySave(Trainer):
+        state_split = None  # as a user's class without the fast path
+
+    fast, slow = make_run(store, "fast", epochs=3), make_run(store, "slow", epochs=3)
+    fast.train(trainer_of(digits))
+    slow.train(lambda: OnlySave(digits))
+    for epoch in range(4):
+        a = read_state(fast.artifacts / f"branch-0/epoch-{epoch:05d}.ckpt")
+        b = read_state(slow.artifacts / f"branch-0/epoch-{epoch:05d}.ckpt")
+        assert a["epoch"] == epoch and same_state(a, b)
