@@ -1,11 +1,12 @@
 """Exact checkpoint files for a babysat run: written off the training thread, kept by retention rules.
 
-A checkpoint is whatever ``Trainable.save()`` returned (tensors nested in dicts and lists, plus plain
-values), wrapped with the run's own bookkeeping (epoch, branch, current params). Files are in the safetensors
-format: tensors stored raw, everything else as JSON in the header, so loading such a checkpoint never runs
-code and a digits-MLP checkpoint costs well under a millisecond. A state with values JSON cannot hold (tuples, numpy
-arrays, objects) falls back to ``torch.save``, whose loading unpickles (trust your own artifact folder). Every file is written to a temporary name and renamed, so a
-kill -9 leaves either the whole file or none.
+A checkpoint is the trainable's exact state (tensors nested in dicts and lists, plus plain values: what
+``save()`` returns, or ``state_split()`` gives without copies), wrapped with the run's own bookkeeping
+(epoch, branch, current params). Files are in the safetensors format: tensors stored raw, everything else
+as JSON in the header, so loading a checkpoint never runs code and a digits-MLP checkpoint loads in well
+under a millisecond. A state with values JSON cannot hold (tuples, numpy arrays, objects) falls back to
+``torch.save``, whose loading unpickles (trust your own artifact folder). Every file is written to a
+temporary name and renamed, so a kill -9 leaves either the whole file or none.
 
 >>> import torch, tempfile, pathlib
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "epoch-0001.ckpt"
