@@ -146,8 +146,54 @@ def parts(data, params: dict, folder: Path) -> dict[str, float]:
 
 
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    if len(xs) == 1:
+        return xs[0], xs[0], xs[0]
     q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
     return q1, q2, q3
+
+
+def breakdown(data, params: dict, epochs: int, rounds: int, folder: Path) -> dict[str, float]:
+    """Median µs of training-thread CPU time per call of each piece of an epoch boundary, inside real panda
+    runs, where the epoch has just left the caches cold (each piece costs 2-4x its tight-loop time). Every
+    timed call adds ~1 µs of its own."""
+    from sturgeon.panda import checkpoints, session
+
+    pieces = {
+        "Session._checkpoint (all of the checkpoint)": (session.Session, "_checkpoint"),
+        "  Trainer.state_split": (Trainer, "state_split"),
+        "  layout check (dtype, shape of each tensor)": (checkpoints, "_layout"),
+        "  torch._foreach_copy_ into the staging map": (torch, "_foreach_copy_"),
+        "  marshal.dumps of the skeleton": (checkpoints.marshal, "dumps"),
+        "  the record to the copier (pipe write)": (checkpoints.CheckpointWriter, "_send"),
+        "  waiting for the previous copy (flush)": (checkpoints.CheckpointWriter, "flush"),
+        "Session._retain": (session.Session, "_retain"),
+        "Session._apply_commands (polling)": (session.Session, "_apply_commands"),
+        "Session._after_epoch (divergence check)": (session.Session, "_after_epoch"),
+        "SQLiteStore.add_report (a tune trial does it too)": (SQLiteStore, "add_report"),
+    }
+    calls: dict[str, list[float]] = {label: [] for label in pieces}
+    originals = {label: getattr(owner, name) for label, (owner, name) in pieces.items()}
+
+    def timed(label: str, f):  # type: ignore[no-untyped-def]
+        def g(*a, **k):  # type: ignore[no-untyped-def]
+            t0 = time.thread_time_ns()
+            try:
+                return f(*a, **k)
+            finally:
+                calls[label].append((time.thread_time_ns() - t0) / 1e3)
+        return g
+
+    try:
+        for label, (owner, name) in pieces.items():
+            setattr(owner, name, timed(label, originals[label]))
+        for r in range(rounds):
+            run = Run.create(f"b{r}", params, store=SQLiteStore(folder / "breakdown.db"),
+                             settings=PandaSettings(epochs=epochs))
+            run.train(lambda: Trainer(data))
+    finally:
+        for label, (owner, name) in pieces.items():
+            setattr(owner, name, originals[label])
+    return {label: statistics.median(v[len(v) // rounds:]) for label, v in calls.items() if v}  # skip round 1
 
 
 def main() -> None:
@@ -157,6 +203,8 @@ def main() -> None:
     ap.add_argument("--units", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--optimizer", default="momentum", help="momentum (default) or adam, sgd, rmsprop")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each piece of an epoch boundary inside real panda runs")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu: the training thread's CPU time (time.thread_time), blind to other processes "
                          "taking the core away, which on a shared 2-core VM moves wall times by +-10 %%")
@@ -193,6 +241,7 @@ def main() -> None:
                 outside[way].append(statistics.median(t - s for t, s in zip(ts, steps)))
                 inside[way].append(statistics.median(steps))
         pieces = parts(data, params, folder)
+        inside_runs = breakdown(data, params, args.epochs, max(2, args.rounds // 2), folder) if args.breakdown else {}
 
     def ratio(a: str, b: str) -> tuple[float, float, float]:
         return quartiles([x / y - 1 for x, y in zip(epoch[a], epoch[b])])
@@ -209,9 +258,13 @@ def main() -> None:
     print(f"\ncheckpoint + command polling, panda vs a tune trial: **{q2 * 100:+.1f} %** of epoch time "
           f"[{q1 * 100:+.1f}, {q3 * 100:+.1f}]; of which work on the training thread outside step(): "
           f"{statistics.median(added) * 100:+.1f} %")
-    print("\n| piece | µs per epoch |\n|---|---:|")
+    print("\n| piece, in a tight loop | µs per epoch |\n|---|---:|")
     for piece, us in pieces.items():
         print(f"| {piece} | {us:.0f} |")
+    if inside_runs:
+        print("\n| piece, inside panda runs (training-thread CPU, median) | µs per epoch |\n|---|---:|")
+        for piece, us in inside_runs.items():
+            print(f"| {piece} | {us:.0f} |")
 
 
 if __name__ == "__main__":

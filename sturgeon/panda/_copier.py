@@ -68,48 +68,52 @@ def _unlink(paths: list[bytes]) -> None:
     for path in paths:
         try:
             os.unlink(path)
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # retention only: a file that cannot go (already gone, a folder, no permission) stays
+
+
+def write(dst: bytes, state: bytes, table: bytes, staging: int, size: int) -> None:
+    """One checkpoint file, whole under its final name or not there at all."""
+    folder = os.path.dirname(dst)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(dst + b".tmp", "wb") as out:
+        out.write(header(state, table))
+        out.flush()
+        copied = 0
+        while copied < size:  # sendfile: the kernel copies page cache to page cache
+            copied += os.sendfile(out.fileno(), staging, CONTROL + copied, size - copied)
+    os.replace(dst + b".tmp", dst)
 
 
 def main(staging: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     done = failed = 0
     table = b""
-    try:
-        fd = os.open(staging, os.O_RDWR)
-        head = mmap.mmap(fd, CONTROL)
-        for op, *args in records(sys.stdin.buffer):
-            if op == b"layout":
-                table = args[0]
-                continue
-            if op == b"unlink":
-                _unlink(args)
-                continue
-            size, dst, fmt, state, gone = int(args[0]), args[1], args[2], args[3], args[4:]
+    fd = os.open(staging, os.O_RDWR)
+    head = mmap.mmap(fd, CONTROL)
+    for op, *args in records(sys.stdin.buffer):
+        if op == b"layout":
+            table = args[0]
+        elif op == b"unlink":
+            _unlink(args)
+        else:
             try:
-                os.makedirs(os.path.dirname(dst), exist_ok=True)
-                text = skeleton_json(fmt, state)
-                with open(dst + b".tmp", "wb") as out:
-                    out.write(header(text, table))
-                    out.flush()
-                    copied = 0
-                    while copied < size:  # sendfile: the kernel copies page cache to page cache
-                        copied += os.sendfile(out.fileno(), fd, CONTROL + copied, size - copied)
-                os.replace(dst + b".tmp", dst)
-                _unlink(gone)  # older files go once the new one is whole
-            except (OSError, ValueError, TypeError, EOFError) as e:  # the disk, or a skeleton JSON cannot hold
-                failed += 1
+                write(args[1], skeleton_json(args[2], args[3]), table, fd, int(args[0]))
+                _unlink(args[4:])  # older files go once the new one is whole
+            except Exception as e:  # noqa: BLE001 - the disk, or a skeleton JSON cannot hold: the job failed,
+                failed += 1  # the copier lives on for the next
                 sys.stdout.write(f"error: {e}\n")
                 sys.stdout.flush()
                 head[8:16] = failed.to_bytes(8, "little")
             done += 1
             head[0:8] = done.to_bytes(8, "little")  # last: the parent may reuse the staging file from now on
-    finally:
-        try:
-            os.unlink(staging)
-        except OSError:
-            pass
+    # stdin closed: the parent is done with this copier (or dead). A copier killed before this point leaves
+    # the staging file for the next copier of a live parent.
+    try:
+        os.unlink(staging)
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def write_state(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, then rename); the safetensors library reads
     it back. A state JSON cannot hold is written with ``torch.save`` instead."""
     split = split_state(state)
-    _write_split(split if split is not None else (state, None), path)
+    _write_split(split if split is not None and _layout(split[1]) is not None else (state, None), path)
 
 
 def _write_split(split: tuple[Any, list[torch.Tensor] | None], path: Path) -> None:
@@ -150,13 +150,20 @@ def _write_split(split: tuple[Any, list[torch.Tensor] | None], path: Path) -> No
     if layout is None:  # keep it exact with torch.save
         torch.save(skeleton if tensors is None else _join(skeleton, {f"t{i}": t for i, t in enumerate(tensors)}), tmp)
     else:
-        raw = (tensors[i].cpu().contiguous().reshape(-1).view(torch.uint8).numpy() for i in layout.order)  # type: ignore[index]
+        raw = (tensors[i].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()  # type: ignore[index]
+               for i in layout.order)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             write_all(fd, [header(json.dumps(skeleton).encode(), layout.table), *raw])
         finally:
             os.close(fd)
     os.replace(tmp, path)
+
+
+def _absolute(path: PathLike) -> bytes:
+    """The path as the copier needs it: bytes, and absolute (it keeps the working folder it started in)."""
+    p = os.fsencode(path)
+    return p if os.path.isabs(p) else os.path.abspath(p)
 
 
 def write_all(fd: int, parts: list[Any]) -> None:
@@ -278,10 +285,17 @@ class CheckpointWriter:
                 self._map[:_CONTROL] = bytes(_CONTROL)
         return self._proc
 
-    def _send(self, *fields: bytes) -> None:
+    def _send(self, record: bytes, layout: _Layout | None = None) -> None:
+        """Send one framed record, after the layout's tensor table if the copier lacks it: both in one write,
+        so that a copier started here (the last one died) gets the table before the job that needs it."""
         proc = self._copier()
+        if layout is not None and self._told is not layout:
+            record = frame(b"layout", layout.table) + record
+            self._told = layout
+        rest = memoryview(record)
         try:
-            proc.stdin.write(frame(*fields))  # type: ignore[union-attr]
+            while rest:  # a signal can cut a write to a full pipe short: write what is left
+                rest = rest[proc.stdin.write(rest):]  # type: ignore[union-attr]
         except BrokenPipeError:
             raise RuntimeError("Writing a checkpoint failed: the copier process died.") from None
 
@@ -295,7 +309,13 @@ class CheckpointWriter:
             fd = os.open(self._stage, os.O_RDWR | os.O_CREAT, 0o600)  # type: ignore[arg-type]
             try:
                 os.ftruncate(fd, capacity)
+                # Reserve the pages now: a full /dev/shm must be an OSError here, not a SIGBUS while copying.
+                os.posix_fallocate(fd, 0, capacity)
                 self._map = mmap.mmap(fd, capacity)
+            except OSError:
+                self._stage.unlink(missing_ok=True)  # type: ignore[union-attr]
+                self._stage = None  # no RAM staging for this writer from now on: files are written directly
+                raise
             finally:
                 os.close(fd)
             self._buffer = torch.frombuffer(self._map, dtype=torch.uint8, offset=_CONTROL)
@@ -318,7 +338,7 @@ class CheckpointWriter:
         """Write ``state`` to ``path``; it is there (whole) by the next ``submit``/``flush``. ``remove``:
         files to delete once it is written (retention, in the same job)."""
         split = split_state(state)
-        if split is None:  # torch.save it, directly
+        if split is None or _layout(split[1]) is None:  # torch.save it, as it is, directly
             self.flush()
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_split((state, None), Path(path))
@@ -335,21 +355,18 @@ class CheckpointWriter:
         if layout is not None and self._stage is not None:
             try:
                 buf = self._staging(layout.size)
-            except OSError:  # RAM staging full: write this one directly
+            except OSError:  # RAM staging full: write directly from now on
                 self._release_map()
             else:
                 with torch.no_grad():  # 1) every tensor to its place: one call, no Python loop
                     if tensors:
                         torch._foreach_copy_(self._places(layout, buf), [tensors[i] for i in layout.order])
-                self._copier()
-                if self._told is not layout:  # 2) the copier builds the header: the table once per layout,
-                    self._send(b"layout", layout.table)
-                    self._told = layout
-                try:  # the skeleton with each job: marshal is several times faster than JSON here
-                    fmt, state = b"marshal", marshal.dumps(skeleton)
-                except ValueError:  # a subclass (an IntEnum, say) marshal refuses: JSON it here
+                try:  # 2) the copier builds the header from the table (sent once per layout) and the
+                    fmt, state = b"marshal", marshal.dumps(skeleton)  # skeleton, marshalled: several times
+                except ValueError:  # faster than JSON; a subclass marshal refuses (an IntEnum) goes as JSON
                     fmt, state = b"json", json.dumps(skeleton).encode()
-                self._send(b"write", b"%d" % layout.size, os.fsencode(path), fmt, state, *map(os.fsencode, remove or ()))
+                self._send(frame(b"write", b"%d" % layout.size, _absolute(path), fmt, state,
+                                 *map(_absolute, remove or ())), layout)
                 self._sent += 1
                 return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -379,7 +396,7 @@ class CheckpointWriter:
         if self._map is None:  # nothing staged yet (or no RAM staging): no copier to keep the order with
             self._unlink(paths)
         else:
-            self._send(b"unlink", *map(os.fsencode, paths))
+            self._send(frame(b"unlink", *map(_absolute, paths)))
 
     def flush(self) -> None:
         """Wait until the last submitted file is complete; raise if it could not be written."""
@@ -387,6 +404,7 @@ class CheckpointWriter:
             return
         while int.from_bytes(self._map[0:8], "little") < self._sent:  # a memory read: no syscall
             if self._proc.poll() is not None:
+                self._proc = None  # the next job starts a new one
                 raise RuntimeError("Writing a checkpoint failed: the copier process died.")
             time.sleep(0.0002)
         if int.from_bytes(self._map[8:16], "little") > self._failed:

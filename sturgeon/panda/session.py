@@ -10,6 +10,7 @@ from a checkpoint, so the old history is never rewritten.
 from __future__ import annotations
 
 import math
+import os
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -31,6 +32,27 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 
+def split_of(trainable: Any) -> Callable[[], tuple[Any, list[Any]]] | None:
+    """The trainable's ``state_split`` when it stands for its ``save()``: defined by the class that defines
+    ``save`` or by a subclass of it. A subclass of the built-in trainer that adds state by overriding
+    ``save()`` alone inherits a ``state_split`` that knows nothing of that state: its ``save()`` is used.
+
+    >>> from sturgeon.train import Trainer
+    >>> class Extra(Trainer):
+    ...     def save(self): return {**super().save(), "note": 1}
+    >>> split_of(Extra.__new__(Extra)) is None, split_of(Trainer.__new__(Trainer)) is not None
+    (True, True)
+    """
+    split = getattr(trainable, "state_split", None)
+    if not callable(split):
+        return None
+    mro = type(trainable).__mro__
+    owner = {name: next((c for c in mro if name in c.__dict__), None) for name in ("state_split", "save")}
+    if owner["save"] is not None and owner["state_split"] is not None and not issubclass(owner["state_split"], owner["save"]):
+        return None
+    return split  # type: ignore[no-any-return]
+
+
 class _Stop(Exception):
     """Ends the training loop: a stop command, a give-up, or divergence."""
 
@@ -50,7 +72,8 @@ class Session:
         self.retention = Retention(self.settings.keep_last, self.settings.keep_every)
         self.writer = CheckpointWriter()
         self.artifacts = self.run.artifacts  # the checkpoint folder, looked up once
-        self._folder = str(self.artifacts)  # as a string: file names at each epoch without Path objects
+        self._folder = os.path.abspath(self.artifacts)  # a string: an epoch's file names without Path objects
+        self._split: Callable[[], tuple[Any, list[Any]]] | None = None  # the trainable's state_split, if it counts
         self.alive = True
         self.paused = False
         self.trainable: Trainable | None = None  # built by _attach: set up fresh, or loaded from a checkpoint
@@ -95,7 +118,7 @@ class Session:
         trials = self.store.trials(self.sid)
         if not trials:
             params = dict(self.run.spec.attrs["params"])
-            self.trainable = self.make()
+            self._adopt(self.make())
             self.trainable.setup(params)
             self._new_branch(None, 0, params)
             self._checkpoint()
@@ -149,7 +172,7 @@ class Session:
         trainable.load(saved["trainable"])
         if changes:
             trainable.update(dict(changes))  # raises before anything is recorded if the trainable refuses
-        self.trainable = trainable
+        self._adopt(trainable)
         self._hook()
         old_params = dict(saved["params"])
         self._new_branch(owner, step, {**old_params, **changes})
@@ -158,6 +181,11 @@ class Session:
         self._event(kind, None, came_from, step, reason, source)
         for name, value in changes.items():
             self._event(EventKind.SET, name, old_params.get(name), value, reason, source)
+
+    def _adopt(self, trainable: Trainable) -> None:
+        """Train this trainable from now on, checkpointing it through its fast path if it has one that
+        stands for its ``save()``."""
+        self.trainable, self._split = trainable, split_of(trainable)
 
     def _line_curve(self) -> dict[int, dict[str, float]]:
         trials = self.store.trials(self.sid)
@@ -376,9 +404,8 @@ class Session:
         branch, epoch = self.branch, self.epoch
         assert self.trainable is not None
         path = f"{self._folder}/{checkpoint_path(branch, epoch)}"
-        split = getattr(self.trainable, "state_split", None)
-        if callable(split):
-            skeleton, tensors = split()
+        if self._split is not None:
+            skeleton, tensors = self._split()
             state = {"trainable": skeleton, "params": dict(self.params), "epoch": epoch, "branch": branch}
             self.writer.submit_split(state, tensors, path, remove=self._gone)
         else:

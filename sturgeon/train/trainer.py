@@ -69,8 +69,6 @@ class Trainer:
         self.data = data
         self._params: TrainParams | None = None
         self._params_dict: tuple[TrainParams | None, dict[str, Any]] = (None, {})
-        # state_split's skeleton and live tensors, made once per model: ((weights, buffers, slots), refs, ...)
-        self._split: tuple[Any, ...] = ((), {}, [], {})
         self.metrics: dict[str, float] = {}
         # Called with i before the i-th mini-batch of an epoch (i >= 1): where panda applies changes between
         # mini-batches. The ``lr`` metric stays the rate the epoch started with.
@@ -149,9 +147,9 @@ class Trainer:
     def state_split(self) -> tuple[dict[str, Any], list[Tensor]]:
         """What :meth:`save` returns, split for a checkpoint writer (the protocol's optional fast path):
         a JSON-able skeleton in which ``{TENSOR_REF: "t<i>"}`` stands for ``tensors[i]``, and the live tensors
-        themselves, not copied: valid until the next ``step`` or ``update``, for a caller that copies them at
-        once. The skeleton of the weights, statistics and slots is made once per model, so an epoch boundary
-        costs a few dict lookups rather than a walk over the state.
+        themselves (weights still requiring grad), not copied: valid until the next ``step`` or ``update``,
+        for a caller that copies them at once. Made afresh at each call from the current dicts, so a weight
+        replaced in place, or rebound with ``w.data = ...``, is what gets copied.
 
         >>> from sturgeon.train import load_data
         >>> t = Trainer(load_data("digits")); t.setup({"units": 8, "layers": 1})
@@ -159,23 +157,21 @@ class Trainer:
         >>> skeleton["weights"]["W1"], tuple(tensors[0].shape)
         ({'__tensor__': 't0'}, (8, 64))
         """
-        parts = (self.weights, self.buffers, self.slots)
-        if not self._split[0] or any(a is not b for a, b in zip(self._split[0], parts)):
-            live: list[Tensor] = []
+        tensors: list[Tensor] = []
 
-            def ref(x: Tensor) -> dict[str, str]:
-                live.append(x.detach())
-                return {TENSOR_REF: f"t{len(live) - 1}"}
+        def refs(named: dict[str, Tensor]) -> dict[str, dict[str, str]]:
+            out = {}
+            for name, x in named.items():
+                out[name] = {TENSOR_REF: f"t{len(tensors)}"}
+                tensors.append(x)
+            return out
 
-            refs = {"weights": {k: ref(w) for k, w in self.weights.items()},
-                    "buffers": {k: ref(b) for k, b in self.buffers.items()},
-                    "slots": {k: {s: ref(x) for s, x in slots.items()} for k, slots in self.slots.items()}}
-            # Holding the dicts themselves (not their ids) keeps a new model from passing for a freed one.
-            self._split = (parts, refs, live, {TENSOR_REF: f"t{len(live)}"})
-        _, refs, live, generator = self._split
         skeleton = {"version": CHECKPOINT_VERSION, "params": self._params_as_dict(), "epoch": self.epoch,
-                    "t": self.t, **refs, "generator": generator, "metrics": self.metrics}
-        return skeleton, [*live, self.gen.get_state()]
+                    "t": self.t, "weights": refs(self.weights), "buffers": refs(self.buffers),
+                    "slots": {k: refs(slots) for k, slots in self.slots.items()},
+                    "generator": {TENSOR_REF: f"t{len(tensors)}"}, "metrics": self.metrics}
+        tensors.append(self.gen.get_state())
+        return skeleton, tensors
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`save` state exactly; works on a fresh Trainer over the same data."""

@@ -297,3 +297,19 @@ def test_checkpoints_from_state_split_equal_those_from_save(store, digits):
         a = read_state(fast.artifacts / f"branch-0/epoch-{epoch:05d}.ckpt")
         b = read_state(slow.artifacts / f"branch-0/epoch-{epoch:05d}.ckpt")
         assert a["epoch"] == epoch and same_state(a, b)
+
+
+def test_a_trainer_subclass_that_adds_state_in_save_is_checkpointed_through_save(store, digits):
+    from sturgeon.panda import read_state
+
+    class Noted(Trainer):  # adds state by overriding save() and load() only: the inherited state_split lacks it
+        def save(self):
+            return {**super().save(), "note": f"after epoch {self.epoch}"}
+
+        def load(self, state):
+            super().load(state)
+            self.note = state["note"]
+
+    run = make_run(store, epochs=2)
+    run.train(lambda: Noted(digits))
+    assert read_state(run.artifacts / "branch-0/epoch-00002.ckpt")["trainable"]["note"] == "after epoch 2"
