@@ -136,7 +136,11 @@ def parts(data, params: dict, folder: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     for _ in range(n):
         store.commands(run.study_id, CommandState.PENDING)
-    out["poll the command queue"] = (time.perf_counter() - t0) / n * 1e6
+    out["query the command queue (only when the signal moved)"] = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for _ in range(n):
+        store.commands_version(run.study_id)
+    out["read the command signal (every boundary: a memory read)"] = (time.perf_counter() - t0) / n * 1e6
     store.add_trial(run.study_id, 0, params, time.time())
     t0 = time.perf_counter()
     for i in range(n):

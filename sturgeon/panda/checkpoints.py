@@ -124,17 +124,6 @@ def _layout(tensors: list[torch.Tensor]) -> _Layout | None:
     return layout
 
 
-def encode(state: dict[str, Any]) -> tuple[bytes, list[torch.Tensor]] | None:
-    """The file in the safetensors format — an 8-byte header length and a JSON header, then the tensors'
-    raw bytes, largest element size first — as the framed header and the tensors in file order; None when
-    JSON or the format cannot hold the state's values."""
-    split = split_state(state)
-    layout = None if split is None else _layout(split[1])
-    if split is None or layout is None:
-        return None
-    return header(json.dumps(split[0]).encode(), layout.table), [split[1][i] for i in layout.order]
-
-
 def write_state(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, then rename); the safetensors library reads
     it back. A state JSON cannot hold is written with ``torch.save`` instead."""
@@ -249,7 +238,7 @@ class CheckpointWriter:
 
     ``submit`` puts the state (already copied by ``Trainable.save()``, or the live tensors of a trainable's
     ``state_split()``, copied here) into a staging file in RAM (``/dev/shm``, memory-mapped) and sends
-    one line to a helper process (``_copier.py``, standard library only) that copies the bytes to their
+    one record to a helper process (``_copier.py``, standard library only) that copies the bytes to their
     place on disk and renames the file, on the other core. A background *thread* would not do: its Python
     work and syscalls hold the GIL the training loop needs (measured: +8 % epoch time on the digits MLP).
     The copier counts finished and failed jobs in the staging file's head, so waiting for the previous copy
@@ -260,7 +249,7 @@ class CheckpointWriter:
 
     Each tensor has a fixed place in the staging file from epoch to epoch, so an epoch's copy is one
     ``torch._foreach_copy_`` into views made once. The copier is told the tensor table once per layout and
-    builds each file's header itself from the state's JSON skeleton, sent with the job.
+    builds each file's header itself from the state's skeleton, sent with the job.
     """
 
     def __init__(self) -> None:

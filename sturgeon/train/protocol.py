@@ -35,7 +35,9 @@ class Trainable(Protocol):
     Optional, for speed: ``state_split()`` returns ``save()``'s state as ``(skeleton, tensors)``, the
     skeleton JSON-able with ``{TENSOR_REF: "t<i>"}`` in place of ``tensors[i]``, the tensors live (not
     copied). Panda's checkpoint writer copies them at once, so a class offering it skips both ``save()``'s
-    copy and a walk over the state at each epoch boundary. The built-in trainer has it.
+    copy and a walk over the state at each epoch boundary. The built-in trainer has it. Panda takes it only
+    from the class that defines ``save()`` or a subclass of it: a subclass that adds state by overriding
+    ``save()`` alone is checkpointed through its ``save()``.
     """
 
     def setup(self, params: dict[str, Any]) -> None: ...
