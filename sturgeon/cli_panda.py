@@ -314,27 +314,28 @@ def rollback(
             _train(run, detach)
 
 
-def _control(name: str, store: Path, verb: str) -> None:
+def _control(name: str, store: Path, verb: str, wait: float) -> None:
+    _check_wait(wait)
     run = _open(name, store)
     state = run.status().state
     if state not in (RunState.RUNNING, RunState.PAUSED):
         raise StoreError(f"The run '{name}' is {state.value}, not running: nothing to {verb}.")
     cid = getattr(run, verb)(source="cli")
-    _report(run, cid, 0, verb)
+    _report(run, cid, wait, verb)
 
 
 @panda_app.command()
-def pause(name: str, store: Path = STORE_OPTION) -> None:
+def pause(name: str, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
     """Pause at the next epoch boundary (the process waits; set and rollback still apply)."""
     with clean_errors():
-        _control(name, store, "pause")
+        _control(name, store, "pause", wait)
 
 
 @panda_app.command()
-def stop(name: str, store: Path = STORE_OPTION) -> None:
+def stop(name: str, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
     """Stop at the next epoch boundary; resume later continues from the last checkpoint."""
     with clean_errors():
-        _control(name, store, "stop")
+        _control(name, store, "stop", wait)
 
 
 @panda_app.command()

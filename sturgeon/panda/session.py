@@ -9,6 +9,7 @@ from a checkpoint, so the old history is never rewritten.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -130,10 +131,12 @@ class Session:
         branches = self.store.branches(self.sid)
         fork = next((b.step for b in branches if b.trial == current.number), 0)
         self.branch, self.epoch = current.number, max([fork, *current.curve])
-        rollbacks = [c for c in self.store.commands(self.sid, CommandState.PENDING) if c.kind == CommandKind.ROLLBACK.value]
-        if rollbacks:  # where the run continues is the rollback's to say; other queued commands apply after it
-            self._apply(rollbacks[0])
+        pending = self.store.commands(self.sid, CommandState.PENDING)
+        first = next((i for i, c in enumerate(pending) if c.kind == CommandKind.ROLLBACK.value), None)
+        if first is not None:  # where the run continues is the rollback's to say; later commands apply after it
+            self._apply(pending[first])
             if self.trainable is not None:
+                self._catch_up(pending[:first], pending[first])
                 return
         ckpt = find_checkpoint(self._checkpoints(), branches, current.number, 10**9, at_most=True)
         if ckpt is None:
@@ -146,6 +149,24 @@ class Session:
                TrialState.FAILED: "resumed after a failure"}[current.state]
         self._fork(ckpt.trial, ckpt.step, {}, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
                    "resume", came_from=current.number)
+
+    def _catch_up(self, earlier: list[Command], rollback: Command) -> None:
+        """The commands queued before the rollback that restarted a run whose process was gone. A set was
+        meant for the run as it resumes, so it applies now, in order, but not to a parameter the rollback
+        (queued after it) sets too: the later command wins. A pause, resume or stop was meant for the
+        process that is gone."""
+        later = set(rollback.args.get("params") or {})
+        for cmd in earlier:
+            if cmd.kind == CommandKind.SET.value:
+                params = cmd.args.get("params", {})
+                kept = {k: v for k, v in params.items() if k not in later}
+                if kept:
+                    self._apply(dataclasses.replace(cmd, args={**cmd.args, "params": kept}))
+                    continue
+                why = f"rollback #{rollback.id}, queued after it, sets {', '.join(p for p in params if p in later)}"
+            else:
+                why = f"it was meant for the process that is gone; rollback #{rollback.id} restarted the run"
+            self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, f"superseded: {why}")
 
     def _seed_counts(self, events: list[Event]) -> None:
         rules = self.babysitter.rules if self.babysitter is not None else None

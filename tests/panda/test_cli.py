@@ -176,3 +176,27 @@ def test_waiting_on_a_run_that_is_not_running_says_so_at_once(tmp_path):
     code, text = cli("set", "r", "lr=0.01", "--wait", "30", "--store", str(tmp_path / "s.db"))
     assert code == 0 and text.strip() == ("queued #1: lr 5.00e-02 -> 1.00e-02, applied when the run resumes "
                                           "(it is not running now)")
+
+
+def test_pause_and_stop_wait_for_a_detached_run_to_apply_them(tmp_path):
+    cfg = config(tmp_path, epochs=100000)  # far more than it will train: only the stop ends it
+    cmd = [sys.executable, "-m", "sturgeon", "panda"]
+    started = subprocess.run([*cmd, "start", str(cfg), "--detach"], cwd=tmp_path, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    db = str(tmp_path / "s.db")
+    pid = status(tmp_path / "s.db")["pid"]
+    code, text = cli("pause", "r", "--store", db, "--wait", "60")
+    assert code == 0 and text.startswith("applied #1: pause, at epoch "), text
+    paused = status(tmp_path / "s.db")
+    assert paused["state"] == "paused"
+    code, text = cli("stop", "r", "--store", db, "--wait", "60")  # a paused run still takes commands
+    stopped_at = paused["epoch"]
+    assert code == 0 and text.strip() == f"applied #2: stop, stopped at epoch {stopped_at}", text
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+        assert time.monotonic() < deadline, "the worker did not exit after stop"
+        time.sleep(0.05)
+    done = status(tmp_path / "s.db")
+    assert (done["state"], done["epoch"]) == ("stopped", stopped_at)
+    code, text = cli("stop", "r", "--store", db, "--wait", "-1")
+    assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got -1.0 instead.")

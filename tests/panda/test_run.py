@@ -313,3 +313,18 @@ def test_a_trainer_subclass_that_adds_state_in_save_is_checkpointed_through_save
     run = make_run(store, epochs=2)
     run.train(lambda: Noted(digits))
     assert read_state(run.artifacts / "branch-0/epoch-00002.ckpt")["trainable"]["note"] == "after epoch 2"
+
+
+def test_sets_queued_before_a_restarting_rollback_apply_but_the_rollback_wins_where_both_set(store, digits):
+    run = make_run(store, epochs=3)
+    run.train(trainer_of(digits))
+    first = run.set(lr=0.02, momentum=0.95, reason="for when it resumes")  # the run is finished: queued
+    only_lr = run.set(lr=0.03)
+    rollback = run.rollback(to=1, lr=0.01)  # queued last: its lr wins
+    status = run.train(trainer_of(digits))
+    assert (status.branch, status.epoch) == (1, 3) and status.params["lr"] == 0.01 and status.params["momentum"] == 0.95
+    outcomes = {c.id: (c.state, c.outcome) for c in run.store.commands(run.study_id)}
+    assert outcomes[first] == (CommandState.APPLIED, "at epoch 1") and outcomes[rollback][0] is CommandState.APPLIED
+    assert outcomes[only_lr] == (CommandState.REFUSED, f"superseded: rollback #{rollback}, queued after it, sets lr")
+    sets = [(e.param, e.old, e.new) for e in status.events if e.trial == 1 and e.kind == EventKind.SET.value]
+    assert sets == [("lr", 0.05, 0.01), ("momentum", 0.9, 0.95)]  # the first set kept only what the rollback left
