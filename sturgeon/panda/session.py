@@ -15,7 +15,6 @@ import os
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sturgeon.panda.babysitter import ActionKind, Babysitter

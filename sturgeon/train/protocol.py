@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Trainable", "TENSOR_REF"]
+__all__ = ["TENSOR_REF", "Trainable"]
 
 TENSOR_REF = "__tensor__"  # in a split state's skeleton, {TENSOR_REF: "t<i>"} stands for its i-th tensor
 

@@ -131,7 +131,9 @@ class Trainer:
         """Exact state, copied: params, epoch, optimizer step count, weights, batch norm statistics,
         optimizer slots and the generator's state (which also fixes the next epochs' data order).
         """
-        c = lambda x: x.detach().clone()  # noqa: E731
+        def c(x: Tensor) -> Tensor:
+            return x.detach().clone()
+
         return {
             "version": CHECKPOINT_VERSION,
             "params": dict(self._params_as_dict()),
