@@ -130,13 +130,16 @@ class Session:
         branches = self.store.branches(self.sid)
         fork = next((b.step for b in branches if b.trial == current.number), 0)
         self.branch, self.epoch = current.number, max([fork, *current.curve])
-        pending = self.store.commands(self.sid, CommandState.PENDING)
+        pending = self._take_over(self.store.commands(self.sid, CommandState.PENDING))
         first = next((i for i, c in enumerate(pending) if c.kind == CommandKind.ROLLBACK.value), None)
         if first is not None:  # where the run continues is the rollback's to say; later commands apply after it
             self._apply(pending[first])
-            if self.trainable is not None:
-                self._catch_up(pending[:first], pending[first])
-                return
+            if self.trainable is None:
+                refused = next(c for c in self.store.commands(self.sid) if c.id == pending[first].id)
+                raise StoreError(f"The rollback #{refused.id} of '{self.run.name}' was refused: {refused.outcome}. "
+                                 "Nothing was trained.")
+            self._catch_up(pending[:first], pending[first])
+            return
         ckpt = find_checkpoint(self._checkpoints(), branches, current.number, 10**9, at_most=True)
         if ckpt is None:
             raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from.")
@@ -146,26 +149,42 @@ class Session:
         why = {TrialState.INTERRUPTED: "its process died", TrialState.COMPLETE: "trained further",
                TrialState.PRUNED: "resumed after a stop", TrialState.DIVERGED: "resumed after divergence",
                TrialState.FAILED: "resumed after a failure"}[current.state]
-        self._fork(ckpt.trial, ckpt.step, {}, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
-                   "resume", came_from=current.number)
+        self._fork(ckpt.trial, ckpt.step, self._set_after(current.number, ckpt.step), EventKind.RESTART,
+                   f"{why}; continues from epoch {ckpt.step}", "resume", came_from=current.number)
+
+    def _set_after(self, branch: int, step: int) -> dict[str, Any]:
+        """The values set on ``branch`` at the boundary after epoch ``step`` (the last of each), after that
+        epoch's checkpoint was written: a restart from it applies them again, so a stop or a crash at the
+        boundary does not lose a change the run acknowledged."""
+        return {e.param: e.new for e in self.store.events(self.sid)
+                if e.trial == branch and e.step == step and e.kind == EventKind.SET.value and e.param is not None}
+
+    def _take_over(self, pending: list[Command]) -> list[Command]:
+        """A new process takes the run over: a queued pause, resume or stop was meant for the process that is
+        gone (or that already stopped), so it is marked superseded rather than acted on now. Sets and
+        rollbacks stay queued: they are for the run, whoever trains it."""
+        kept = []
+        for cmd in pending:
+            if cmd.kind in (CommandKind.PAUSE.value, CommandKind.RESUME.value, CommandKind.STOP.value):
+                self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, "superseded: it was meant for "
+                                          "the process that trained the run before this one")
+            else:
+                kept.append(cmd)
+        return kept
 
     def _catch_up(self, earlier: list[Command], rollback: Command) -> None:
-        """The commands queued before the rollback that restarted a run whose process was gone. A set was
-        meant for the run as it resumes, so it applies now, in order, but not to a parameter the rollback
-        (queued after it) sets too: the later command wins. A pause, resume or stop was meant for the
-        process that is gone."""
+        """The sets queued before the rollback that restarted a run whose process was gone: meant for the run
+        as it resumes, they apply now, in order, but not to a parameter the rollback (queued after them)
+        sets too: the later command wins."""
         later = set(rollback.args.get("params") or {})
         for cmd in earlier:
-            if cmd.kind == CommandKind.SET.value:
-                params = cmd.args.get("params", {})
-                kept = {k: v for k, v in params.items() if k not in later}
-                if kept:
-                    self._apply(dataclasses.replace(cmd, args={**cmd.args, "params": kept}))
-                    continue
-                why = f"rollback #{rollback.id}, queued after it, sets {', '.join(p for p in params if p in later)}"
+            params = cmd.args.get("params", {})
+            kept = {k: v for k, v in params.items() if k not in later}
+            if kept:
+                self._apply(dataclasses.replace(cmd, args={**cmd.args, "params": kept}))
             else:
-                why = f"it was meant for the process that is gone; rollback #{rollback.id} restarted the run"
-            self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, f"superseded: {why}")
+                self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, f"superseded: rollback "
+                                          f"#{rollback.id}, queued after it, sets {', '.join(params)}")
 
     def _seed_counts(self, events: list[Event]) -> None:
         rules = self.babysitter.rules if self.babysitter is not None else None
@@ -188,6 +207,7 @@ class Session:
         """Load ``owner``'s checkpoint at ``step`` into a fresh trainable and continue as a new branch."""
         self.writer.flush()
         saved = read_state(self.artifacts / checkpoint_path(owner, step))
+        changes = {k: v for k, v in changes.items() if saved["params"].get(k) != v}  # a change changes something
         trainable = self.make()
         trainable.load(saved["trainable"])
         if changes:

@@ -328,3 +328,48 @@ def test_sets_queued_before_a_restarting_rollback_apply_but_the_rollback_wins_wh
     assert outcomes[only_lr] == (CommandState.REFUSED, f"superseded: rollback #{rollback}, queued after it, sets lr")
     sets = [(e.param, e.old, e.new) for e in status.events if e.trial == 1 and e.kind == EventKind.SET.value]
     assert sets == [("lr", 0.05, 0.01), ("momentum", 0.9, 0.95)]  # the first set kept only what the rollback left
+
+
+def test_a_change_applied_at_the_boundary_of_a_stop_survives_the_resume(store, digits):
+    run = make_run(store, epochs=6)
+    run.train(trainer_of(digits), until=3)  # held between calls, at the boundary after epoch 3
+    set_id, stop_id = run.set(lr=0.02), run.stop()
+    stopped = run.train(trainer_of(digits))  # the set, then the stop, at that boundary (after epoch 3's checkpoint)
+    assert (stopped.state, stopped.epoch, stopped.params["lr"]) == (RunState.STOPPED, 3, 0.02)
+    done = run.train(trainer_of(digits))  # a new process would do the same: resume from epoch 3's checkpoint
+    assert (done.state, done.epoch, done.branch) == (RunState.FINISHED, 6, 1)
+    assert done.params["lr"] == 0.02 and all(done.curve[e]["lr"] == 0.02 for e in (4, 5, 6))
+    restored = [(e.trial, e.step, e.param, e.old, e.new) for e in done.events if e.kind == EventKind.SET.value]
+    assert restored == [(0, 3, "lr", 0.05, 0.02), (1, 3, "lr", 0.05, 0.02)]
+
+
+def test_a_pause_or_stop_left_for_a_gone_process_is_superseded_not_replayed(store, digits):
+    run = make_run(store, epochs=5)
+    run.train(trainer_of(digits), until=2)
+    first, second = run.stop(), run.stop()  # two terminals stopping it at once: the first ends the process
+    assert run.train(trainer_of(digits)).epoch == 2
+    done = run.train(trainer_of(digits))  # a later resume is not stopped by the leftover
+    assert (done.state, done.epoch) == (RunState.FINISHED, 5)
+    states = {c.id: (c.state, c.outcome) for c in run.store.commands(run.study_id)}
+    assert states[first] == (CommandState.APPLIED, "stopped at epoch 2")
+    assert states[second] == (CommandState.REFUSED, "superseded: it was meant for the process that trained the "
+                                                     "run before this one")
+
+
+def test_a_rollback_refused_when_a_stopped_run_restarts_trains_nothing(store, digits):
+    class Careful(Trainer):
+        def update(self, params):
+            if params.get("lr", 0) > 0.5:
+                raise ValueError(f"lr {params['lr']} is too high for this model")
+            super().update(params)
+
+    run = make_run(store, epochs=6)
+    run.train(lambda: Careful(digits), until=3)
+    run.stop()
+    run.train(lambda: Careful(digits))
+    cid = run.rollback(to=1, lr=0.9)
+    with pytest.raises(StoreError, match=rf"^The rollback #{cid} of 'r' was refused: lr 0.9 is too high for this "
+                                         r"model. Nothing was trained.$"):
+        run.train(lambda: Careful(digits))
+    after = run.status()
+    assert (after.state, after.epoch, after.branch, len(after.branches)) == (RunState.STOPPED, 3, 0, 1)
