@@ -23,12 +23,16 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 STORE_OPTION = typer.Option("sturgeon.db", "--store", "-s", envvar="STURGEON_STORE", help="The SQLite store file.")
 
 
+# What bad input raises: each becomes one red line and exit code 2.
+CLEAN_ERRORS = (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError, sqlite3.Error)
+
+
 @contextmanager
 def clean_errors() -> Iterator[None]:
     """Turn every expected error into one red line and exit code 2."""
     try:
         yield
-    except (SpaceError, StoreError, StudyError, ValueError, FileNotFoundError, OSError, sqlite3.Error) as e:
+    except CLEAN_ERRORS as e:
         err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 

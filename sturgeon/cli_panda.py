@@ -11,6 +11,7 @@ import math
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,8 +22,9 @@ from rich.text import Text
 from rich.table import Table
 from rich.tree import Tree
 
-from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
+from sturgeon.cli_common import CLEAN_ERRORS, STORE_OPTION, clean_errors, err, fmt, out
 from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignments
+from sturgeon.panda.control import check_changes
 from sturgeon.store import CommandState, StoreError
 
 panda_app = typer.Typer(
@@ -46,8 +48,9 @@ def _config_of(run: Run):  # type: ignore[no-untyped-def]
     return panda_config_from(raw, Path(where))
 
 
-def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = None) -> None:
-    """Train ``run`` here, printing a line per epoch, or in a detached worker process."""
+def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = None, worker: bool = False) -> None:
+    """Train ``run`` here, printing a line per epoch, or in a detached worker process. A run that fails
+    (the trainable raised) or diverges exits with code 1; the worker also logs the traceback."""
     if detach:
         _spawn(run, epochs)
         return
@@ -70,7 +73,17 @@ def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = Non
         err.print(f"interrupted; continue with: sturgeon panda resume {run.name} --store {run.store.path}",  # type: ignore[attr-defined]
                   highlight=False)
         raise typer.Exit(130) from None
+    except CLEAN_ERRORS:
+        raise
+    except Exception as e:  # noqa: BLE001 - the trainable's own code raised: recorded in the run; one line here
+        if worker:
+            traceback.print_exc(file=sys.stdout)
+        err.print(f"[bold red]error:[/] the run failed: {escape(f'{type(e).__name__}: {e}')} (sturgeon panda "
+                  f"status {escape(run.name)} shows it)", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     _summary(status)
+    if status.state in (RunState.FAILED, RunState.DIVERGED):
+        raise typer.Exit(1)
 
 
 def _spawn(run: Run, epochs: int | None) -> None:
@@ -81,6 +94,7 @@ def _spawn(run: Run, epochs: int | None) -> None:
     if epochs is not None:
         cmd += ["--epochs", str(epochs)]
     with open(log, "ab") as f:
+        start = f.tell()  # this worker's lines come after here (another worker may write there too)
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     deadline = time.monotonic() + 60
@@ -90,8 +104,16 @@ def _spawn(run: Run, epochs: int | None) -> None:
             out.print(f"watch it: sturgeon panda status {run.name} --store {run.store.path}", highlight=False)  # type: ignore[attr-defined]
             return
         if proc.poll() is not None:
-            tail = log.read_text().strip().splitlines()[-1:] or ["no output"]
-            raise StoreError(f"the background run exited with code {proc.returncode}: {tail[0]}")
+            other = run.store.writer(run.study_id)
+            if other is not None:  # two starts at once: the other one holds the run, and takes queued commands
+                raise StoreError(f"another process (pid {other}) took the run first: it trains it now, and "
+                                 "applies what is queued")
+            with open(log, "rb") as f:
+                f.seek(start)
+                lines = f.read().decode(errors="replace").splitlines()
+            why = [x for x in lines if x.startswith("error:")] or lines[-1:] or ["no output"]
+            raise StoreError(f"the background run exited with code {proc.returncode}: "
+                             f"{why[-1].removeprefix('error: ')} (see {log})")
         time.sleep(0.05)
     raise StoreError(f"the background run (pid {proc.pid}) did not start within 60 s; see {log}")
 
@@ -131,7 +153,7 @@ def start(
 def worker(name: str, store: Path = STORE_OPTION, epochs: Optional[int] = typer.Option(None)) -> None:
     """Train a run in this (background) process."""
     with clean_errors():
-        _train(_open(name, store), detach=False, epochs=epochs)
+        _train(_open(name, store), detach=False, epochs=epochs, worker=True)
 
 
 @panda_app.command()
@@ -148,10 +170,10 @@ def status(
         s = run.status()
         if as_json:
             doc = {"name": s.name, "state": s.state.value, "branch": s.branch, "epoch": s.epoch, "epochs": s.epochs,
-                   "pid": s.pid, "params": s.params, "curve": {str(k): v for k, v in s.curve.items()},
+                   "pid": s.pid, "error": _error(s), "params": s.params, "curve": {str(k): v for k, v in s.curve.items()},
                    "events": [e.__dict__ for e in s.events], "pending": [c.__dict__ for c in s.pending],
                    "branches": [b.__dict__ for b in s.branches]}
-            sys.stdout.write(json.dumps(doc, default=str) + "\n")
+            sys.stdout.write(json.dumps(_strict(doc), default=str, allow_nan=False) + "\n")
             return
         if not follow:
             out.print(_view(run, s, events))
@@ -169,12 +191,32 @@ def status(
         out.print(_view(run, s, events))
 
 
+def _error(s: RunStatus) -> str | None:
+    """Why the current branch failed or diverged, as recorded when it ended."""
+    if s.state not in (RunState.FAILED, RunState.DIVERGED):
+        return None
+    return next((t.error for t in s.trials if t.number == s.branch), None)
+
+
+def _strict(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as null: strict JSON parsers (browsers, jq) refuse the bare tokens."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
 def _view(run: Run, s: RunStatus, events: int) -> Group:
     """Everything ``status`` shows, as one renderable (printed once, or refreshed by --follow)."""
     parts: list[Any] = []
     who = f", pid {s.pid}" if s.pid else ""
     parts.append(Text.from_markup(f"[bold]{escape(s.name)}[/]: {s.state.value}{who} — epoch {s.epoch}/{s.epochs} "
                                   f"on branch {s.branch}"))
+    if _error(s):
+        parts.append(Text.from_markup(f"[bold red]why:[/] {escape(str(_error(s)))}"))
     if s.curve:
         parts.append(Text(_chart(s, run.settings.metric)))
     table = Table(title="params now", title_justify="left")
@@ -279,10 +321,10 @@ def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, re
     with clean_errors():
         _check_wait(wait)
         run = _open(name, store)
-        parsed = parse_assignments(changes or [])
+        parsed = check_changes(run.space, parse_assignments(changes or []))  # as the run will see them (1 -> 1.0)
+        before = run.status().params  # read first: the run may apply the change before we look again
         cid = run.set(reason=reason, source="cli", **parsed)
-        now = run.status().params
-        what = ", ".join(f"{k} {fmt(run.space.params.get(k), now.get(k))} -> {fmt(run.space.params.get(k), v)}"
+        what = ", ".join(f"{k} {fmt(run.space.params.get(k), before.get(k))} -> {fmt(run.space.params.get(k), v)}"
                          for k, v in parsed.items())
         _report(run, cid, wait, what, step=True)
 

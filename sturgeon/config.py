@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,21 +84,26 @@ class TrainerSetup:
     epochs: int
 
 
-def load_function(ref: str, key: str = "objective.function") -> Callable[[Any], Any]:
-    """Import ``"package.module:function"``.
+def load_function(ref: str, key: str = "objective.function", folder: Path | None = None) -> Callable[[Any], Any]:
+    """Import ``"package.module:function"`` (or ``:Class``); ``folder``, the config file's, is searched first,
+    so a module kept beside the config imports without setting PYTHONPATH.
 
     >>> load_function("sturgeon.testfunctions:training_surface").__name__
     'training_surface'
     """
+    what = "Class" if key.endswith("class") else "function"
     module_name, _, attr = ref.partition(":")
     if not module_name or not attr:
-        raise ConfigError(f"The '{key}' key must look like 'package.module:function'. Got {ref!r} instead.")
+        raise ConfigError(f"The '{key}' key must look like 'package.module:{what}'. Got {ref!r} instead.")
+    if folder is not None and str(folder.resolve()) not in sys.path:
+        sys.path.insert(0, str(folder.resolve()))
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
-        raise ConfigError(f"The '{key}' key names {ref!r}, which cannot be imported ({e}).") from None
+        where = f"; looked beside the config, in '{folder}', and on sys.path" if folder is not None else ""
+        raise ConfigError(f"The '{key}' key names {ref!r}, which cannot be imported ({e}{where}).") from None
     if not callable(fn):
-        raise ConfigError(f"The '{key}' key must name a function. Got {ref!r} instead.")
+        raise ConfigError(f"The '{key}' key must name a {what.lower()}. Got {ref!r} instead.")
     return fn  # type: ignore[no-any-return]
 
 
@@ -156,7 +162,7 @@ def load_config(path: str | Path) -> TuneConfig:
     if "function" in objective_spec and "data" in raw:
         raise ConfigError(f"The config '{path}' has both [objective] and [data]: use one (a function, or the built-in trainer).")
     if "function" in objective_spec:
-        objective = load_function(str(objective_spec["function"]))
+        objective = load_function(str(objective_spec["function"]), folder=path.parent)
         trainer = None
     elif "data" in raw:
         trainer = _trainer_setup(path, raw, space, seed, str(study.get("metric", "dev_error")))

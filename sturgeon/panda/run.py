@@ -19,6 +19,7 @@ the run's history is a trial with its own learning curve.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -126,6 +127,9 @@ class RunStatus:
     pid: int | None = None
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a run's name is also its folder's
+
+
 def _open_store(store: Store | str | Path) -> Store:
     return store if isinstance(store, Store) else SQLiteStore(store)
 
@@ -152,15 +156,25 @@ class Run:
                settings: PandaSettings | None = None, attrs: Mapping[str, Any] | None = None) -> Run:
         """A new run starting from ``params``; ``space`` says what may change while it trains, and how far
         (default: α, momentum and the betas, L2 and keep_prob of the built-in trainer, on wide ranges)."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError("The run name must be letters, digits, '.', '_' or '-', starting with a letter or a "
+                             f"digit (it names the run's folder). Got {name!r} instead.")
         space = space if space is not None else default_space()
         settings = settings or PandaSettings()
         for pname, p in space.params.items():  # the starting point must lie inside what may be set
             if pname in params:
                 p.validate(params[pname])
         st = _open_store(store)
-        if st.study_spec(name) is not None:
-            raise StoreError(f"A run named '{name}' already exists; resume it (sturgeon panda resume {name}) "
-                             "or choose another name.")
+        found = st.study_spec(name)
+        if found is not None:
+            trials = st.trials(found[0])
+            failed_at_setup = (found[1].attrs.get("kind") == KIND and trials and st.writer(found[0]) is None
+                               and all(t.state is TrialState.FAILED for t in trials)
+                               and not list_checkpoints(st.artifact_dir(name)))
+            if not failed_at_setup:
+                raise StoreError(f"A run named '{name}' already exists; resume it (sturgeon panda resume {name}) "
+                                 "or choose another name.")
+            st.delete_study(name)  # it failed before its first checkpoint: nothing to keep, start it afresh
         spec = StudySpec(name=name, space=space.to_dict(), metric=settings.metric, direction=settings.direction,
                          attrs={**dict(attrs or {}), "kind": KIND, "settings": settings.to_dict(), "params": dict(params)})
         return cls(name, st, st.create_study(spec), spec)

@@ -118,9 +118,9 @@ class Session:
         trials = self.store.trials(self.sid)
         if not trials:
             params = dict(self.run.spec.attrs["params"])
+            self._new_branch(None, 0, params)  # first, so that a trainable failing to set up is recorded
             self._adopt(self.make())
-            self.trainable.setup(params)
-            self._new_branch(None, 0, params)
+            self.trainable.setup(params)  # type: ignore[union-attr]
             self._checkpoint()
             return
         current = trials[-1]
@@ -142,7 +142,8 @@ class Session:
             return
         ckpt = find_checkpoint(self._checkpoints(), branches, current.number, 10**9, at_most=True)
         if ckpt is None:
-            raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from.")
+            raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from: it failed before its "
+                             "first one (see its status). Start it again, which replaces it.")
         if current.state is not TrialState.INTERRUPTED and ckpt.step >= self.settings.epochs:
             raise StoreError(f"The run '{self.run.name}' is {current.state.value} at epoch {ckpt.step} of "
                              f"{self.settings.epochs}: give more epochs to train further, or roll back.")

@@ -200,3 +200,62 @@ def test_pause_and_stop_wait_for_a_detached_run_to_apply_them(tmp_path):
     assert (done["state"], done["epoch"]) == ("stopped", stopped_at)
     code, text = cli("stop", "r", "--store", db, "--wait", "-1")
     assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got -1.0 instead.")
+
+
+BROKEN = '''
+class Broken:
+    def setup(self, params): raise RuntimeError("no GPU here")
+    def step(self): return {}
+    def save(self): return {}
+    def load(self, state): pass
+    def update(self, params): pass
+
+
+class NotTrainable:
+    def setup(self, params): pass
+'''
+
+
+def test_a_trainable_beside_the_config_that_fails_to_set_up_is_one_line_recorded_and_replaceable(tmp_path):
+    (tmp_path / "mytrain_setup.py").write_text(BROKEN)  # beside the config: importable without PYTHONPATH
+    extra = '[trainable]\nclass = "mytrain_setup:Broken"\n'
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(CONFIG.format(epochs=3, trainable=extra).replace('[data]\nname = "digits"\n', ""))
+    code, text = cli("start", str(cfg))
+    assert code == 1 and text.splitlines()[-1] == ("error: the run failed: RuntimeError: no GPU here (sturgeon "
+                                                   "panda status r shows it)")
+    s = status(tmp_path / "s.db")
+    assert (s["state"], s["epoch"], s["error"]) == ("failed", 0, "RuntimeError: no GPU here")
+    code, text = cli("status", "r", "--store", str(tmp_path / "s.db"))
+    assert "why: RuntimeError: no GPU here" in text
+    cfg.write_text(cfg.read_text().replace(":Broken", ":NotTrainable"))
+    code, text = cli("start", str(cfg))  # the failed run had no checkpoint: starting again replaces it
+    assert code == 2 and text.strip() == ("error: The 'trainable.class' key names 'mytrain_setup:NotTrainable', "
+                                          "which is not a Trainable: it has no step, save, load, update (a "
+                                          "Trainable has setup, step, save, load and update).")
+
+
+def test_run_names_cannot_leave_the_stores_folder(tmp_path):
+    code, text = cli("start", str(config(tmp_path)), "--name", "../escape")
+    assert code == 2 and text.strip() == ("error: The run name must be letters, digits, '.', '_' or '-', starting "
+                                          "with a letter or a digit (it names the run's folder). Got '../escape' "
+                                          "instead.")
+    assert not (tmp_path / "escape").exists()
+
+
+def test_a_diverged_run_exits_1_and_its_json_status_is_strict(tmp_path):
+    cfg = config(tmp_path, epochs=4)
+    cfg.write_text(cfg.read_text().replace("lr = 0.05", "lr = 100.0").replace("hi = 1.0", "hi = 1000.0"))
+    code, text = cli("start", str(cfg), "-q")
+    assert code == 1 and "diverged at epoch" in text
+    code, text = cli("status", "r", "--store", str(tmp_path / "s.db"), "--json")
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
+    assert doc["state"] == "diverged" and doc["error"].startswith("train_cost became nan at epoch")
+    assert None in doc["curve"][str(doc["epoch"])].values()  # the NaN cost, as null
+
+
+def test_set_says_the_value_before_the_change_and_the_value_as_the_run_takes_it(tmp_path):
+    assert cli("start", str(config(tmp_path, epochs=1)), "-q")[0] == 0
+    code, text = cli("set", "r", "lr=1", "--store", str(tmp_path / "s.db"))
+    assert code == 0 and text.strip() == ("queued #1: lr 5.00e-02 -> 1.00e+00, applied when the run resumes "
+                                          "(it is not running now)")
