@@ -191,6 +191,13 @@ def status(
         out.print(_view(run, s, events))
 
 
+def _command_text(c: Any) -> str:
+    """A queued command as a person would have typed it: ``rollback --to 4 lr=0.01``, ``set lr=0.02``."""
+    changes = " ".join(f"{k}={v}" for k, v in (c.args.get("params") or {}).items())
+    where = f" --to {c.args['to']}" if c.kind == "rollback" else ""
+    return " ".join(x for x in (f"{c.kind}{where}", changes) if x)
+
+
 def _error(s: RunStatus) -> str | None:
     """Why the current branch failed or diverged, as recorded when it ended."""
     if s.state not in (RunState.FAILED, RunState.DIVERGED):
@@ -243,11 +250,10 @@ def _view(run: Run, s: RunStatus, events: int) -> Group:
             ev.add_row(str(e.trial), where, e.kind, escape(change), e.source, escape(e.reason))
         parts.append(ev)
     for c in s.pending:
-        parts.append(Text(f"pending #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} (from {c.source})"))
+        parts.append(Text(f"pending #{c.id}: {_command_text(c)} (from {c.source})"))
     refused = [c for c in run.store.commands(run.study_id, CommandState.REFUSED)][-3:]
     for c in refused:
-        parts.append(Text(f"refused #{c.id}: {c.kind} {json.dumps(c.args.get('params', {}))} — {c.outcome}",
-                          style="red"))
+        parts.append(Text(f"refused #{c.id}: {_command_text(c)} — {c.outcome}", style="red"))
     return Group(*parts)
 
 
@@ -282,7 +288,9 @@ def _tree(s: RunStatus) -> Tree:
     def add(node: Tree, parent: int | None) -> None:
         for b in by_parent.get(parent, []):
             here = " (current)" if b.trial == s.branch else ""
-            label = f"branch {b.trial}: epochs {b.step + 1}..{last.get(b.trial) or b.step}, {states.get(b.trial)}{here}"
+            end = last.get(b.trial)
+            span = f"epochs {b.step + 1}..{end}" if end is not None and end > b.step else f"from epoch {b.step}, none trained"
+            label = f"branch {b.trial}: {span}, {states.get(b.trial)}{here}"
             add(node.add(label), b.trial)
 
     add(tree, None)

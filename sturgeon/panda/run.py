@@ -222,8 +222,10 @@ class Run:
         found = find_checkpoint(files, status.branches, on, to)
         if found is None:
             have = sorted({c.step for c in files if find_checkpoint([c], status.branches, on, c.step) is not None})
+            listed = ", ".join(map(str, have)) if len(have) <= 12 else \
+                f"{', '.join(map(str, have[:5]))}, ... ({len(have) - 10} more), {', '.join(map(str, have[-5:]))}"
             raise StoreError(f"Branch {on} of '{self.name}' has no checkpoint at epoch {to}; it has: "
-                             f"{', '.join(map(str, have)) or 'none'}.")
+                             f"{listed or 'none'}.")
         return self._command(CommandKind.ROLLBACK, {"to": to, "branch": on, "params": checked, "reason": reason}, source)
 
     def pause(self, *, source: str = "api") -> int:

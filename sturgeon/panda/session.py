@@ -146,7 +146,8 @@ class Session:
                              "first one (see its status). Start it again, which replaces it.")
         if current.state is not TrialState.INTERRUPTED and ckpt.step >= self.settings.epochs:
             raise StoreError(f"The run '{self.run.name}' is {current.state.value} at epoch {ckpt.step} of "
-                             f"{self.settings.epochs}: give more epochs to train further, or roll back.")
+                             f"{self.settings.epochs}: give more epochs to train further (sturgeon panda resume "
+                             f"{self.run.name} --epochs N; the config file is not read again), or roll back.")
         why = {TrialState.INTERRUPTED: "its process died", TrialState.COMPLETE: "trained further",
                TrialState.PRUNED: "resumed after a stop", TrialState.DIVERGED: "resumed after divergence",
                TrialState.FAILED: "resumed after a failure"}[current.state]

@@ -93,7 +93,8 @@ def test_start_status_set_rollback_in_the_terminal(tmp_path):
     (["set", "nope", "lr=0.1"], "error: No panda run named 'nope' in"),
     (["rollback", "r", "--to", "9"], "error: Branch 0 of 'r' has no checkpoint at epoch 9; it has: 0, 1."),
     (["pause", "r"], "error: The run 'r' is finished, not running: nothing to pause."),
-    (["resume", "r"], "error: The run 'r' is complete at epoch 1 of 1: give more epochs to train further, or roll back."),
+    (["resume", "r"], "error: The run 'r' is complete at epoch 1 of 1: give more epochs to train further (sturgeon "
+                      "panda resume r --epochs N; the config file is not read again), or roll back."),
 ])
 def test_bad_commands_are_one_line_exit_2_and_change_nothing(tmp_path, args, message):
     assert cli("start", str(config(tmp_path, epochs=1)), "-q")[0] == 0

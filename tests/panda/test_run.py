@@ -373,3 +373,11 @@ def test_a_rollback_refused_when_a_stopped_run_restarts_trains_nothing(store, di
         run.train(lambda: Careful(digits))
     after = run.status()
     assert (after.state, after.epoch, after.branch, len(after.branches)) == (RunState.STOPPED, 3, 0, 1)
+
+
+def test_a_rollback_to_a_missing_epoch_names_a_few_of_the_kept_ones(store, digits):
+    run = make_run(store, epochs=14)  # keep_every=1: every epoch kept, 0..14
+    run.train(trainer_of(digits))
+    with pytest.raises(StoreError, match=r"^Branch 0 of 'r' has no checkpoint at epoch 99; it has: 0, 1, 2, 3, 4, "
+                                         r"\.\.\. \(5 more\), 10, 11, 12, 13, 14\.$"):
+        run.rollback(to=99)
