@@ -299,10 +299,15 @@ def _tree(s: RunStatus) -> Tree:
 
 def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> None:
     """Say what happens to a queued command; with --wait, block until the run applies or refuses it."""
-    alive = run.store.writer(run.study_id) is not None
-    if wait == 0 or not alive:  # nobody to wait for when no process trains it
+    pid = run.store.writer(run.study_id)
+    alive = pid is not None
+    toggles = [e for e in run.store.events(run.study_id) if e.kind in (EventKind.PAUSE.value, EventKind.RESUME.value)]
+    held = alive and bool(toggles) and toggles[-1].kind == EventKind.PAUSE.value and toggles[-1].source == "api"
+    if wait == 0 or not alive or held:  # nobody to wait for when no process trains it
         boundary = "mini-batch" if step and run.settings.apply.value == "step" else "epoch boundary"
         when = f"at the next {boundary}" if alive else "when the run resumes (it is not running now)"
+        if held:  # Run.train(until=...) returned: its Python process polls again only when train() is called
+            when = f"when the Python process holding it (pid {pid}) calls train() again"
         out.print(f"queued #{cid}: {what}, applied {when}", highlight=False)
         return
     cmd = run.wait(cid, wait)

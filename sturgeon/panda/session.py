@@ -9,6 +9,7 @@ from a checkpoint, so the old history is never rewritten.
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
 import os
@@ -94,6 +95,8 @@ class Session:
         if older is not None and older() is not None:
             older().close()  # type: ignore[union-attr]  # another handle of this process trained it: this one takes over
         _LIVE[key] = weakref.ref(self)
+        # A script that trains with train(until=...) and ends normally leaves the run stopped, not "crashed".
+        atexit.register(self._close_at_exit)
         self.store.claim(self.sid)  # marks a branch a dead process left running as interrupted
         try:
             self._attach()
@@ -493,12 +496,19 @@ class Session:
         return RunStatus(self.run.name, RunState.RUNNING, self.branch, self.epoch, self.settings.epochs,
                          dict(self.params), {self.epoch: self.curve[self.epoch]}, [], [], [])
 
+    def _close_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - the interpreter is ending: a store already gone is not worth a traceback
+            pass
+
     def close(self) -> None:
         """Stop being the run's writer. A branch still open here (held between train() calls, or taken over by
         another handle) is recorded stopped at its epoch, so any process can resume it."""
         if not self.alive:
             return
         self.alive = False
+        atexit.unregister(self._close_at_exit)
         try:
             self.writer.remove(self._gone)
             self.writer.close()

@@ -260,3 +260,14 @@ def test_set_says_the_value_before_the_change_and_the_value_as_the_run_takes_it(
     code, text = cli("set", "r", "lr=1", "--store", str(tmp_path / "s.db"))
     assert code == 0 and text.strip() == ("queued #1: lr 5.00e-02 -> 1.00e+00, applied when the run resumes "
                                           "(it is not running now)")
+
+
+def test_commands_to_a_run_held_by_a_python_process_say_when_they_apply(tmp_path):
+    from sturgeon.train import Trainer, load_data
+
+    run = Run.create("held", {"optimizer": "momentum", "lr": 0.05, "units": 8, "seed": 1}, store=tmp_path / "s.db")
+    run.train(lambda: Trainer(load_data("digits")), until=1)  # this process holds it, paused, between calls
+    code, text = cli("stop", "held", "--store", str(tmp_path / "s.db"), "--wait", "5")
+    assert code == 0 and text.strip() == (f"queued #1: stop, applied when the Python process holding it (pid "
+                                          f"{os.getpid()}) calls train() again")
+    assert run.train(lambda: Trainer(load_data("digits"))).epoch == 1  # applied at once: stopped where it was

@@ -381,3 +381,17 @@ def test_a_rollback_to_a_missing_epoch_names_a_few_of_the_kept_ones(store, digit
     with pytest.raises(StoreError, match=r"^Branch 0 of 'r' has no checkpoint at epoch 99; it has: 0, 1, 2, 3, 4, "
                                          r"\.\.\. \(5 more\), 10, 11, 12, 13, 14\.$"):
         run.rollback(to=99)
+
+
+def test_a_script_that_ends_between_train_calls_leaves_the_run_stopped_not_crashed(store):
+    import subprocess
+    import sys
+
+    script = (f"from sturgeon.panda import Run, PandaSettings\nfrom sturgeon.train import Trainer, load_data\n"
+              f"run = Run.create('r', {PARAMS!r}, store={str(store)!r}, settings=PandaSettings(epochs=5))\n"
+              f"run.train(lambda: Trainer(load_data('digits')), until=2)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    status = Run.open("r", store).status()
+    assert (status.state, status.epoch) == (RunState.STOPPED, 2)
+    assert status.events[-1].kind == EventKind.STOP.value and status.events[-1].reason == "closed at epoch 2"
