@@ -60,7 +60,16 @@ def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = Non
 
         torch.set_num_threads(cfg.threads)
 
+    shown_branch = [run.status().branch]
+
     def line(s: RunStatus) -> None:
+        if s.branch != shown_branch[0]:  # a rollback (the babysitter's, or a person's): say so before its epochs
+            shown_branch[0] = s.branch
+            fork = [e for e in run.store.events(run.study_id, s.branch)
+                    if e.kind in (EventKind.ROLLBACK.value, EventKind.RESTART.value)]
+            if fork:
+                out.print(f"branch {s.branch}: {fork[-1].kind} from branch {fork[-1].old} at epoch {fork[-1].new} "
+                          f"({fork[-1].source}: {fork[-1].reason})", highlight=False, markup=False)
         m = s.curve[s.epoch]
         shown = "  ".join(f"{k} {m[k]:.4g}" for k in ("train_cost", "dev_cost", "dev_error") if k in m)
         lr = m.get("lr", s.params.get("lr"))  # the α this epoch trained with (a change applies to the next)

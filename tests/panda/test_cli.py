@@ -271,3 +271,13 @@ def test_commands_to_a_run_held_by_a_python_process_say_when_they_apply(tmp_path
     assert code == 0 and text.strip() == (f"queued #1: stop, applied when the Python process holding it (pid "
                                           f"{os.getpid()}) calls train() again")
     assert run.train(lambda: Trainer(load_data("digits"))).epoch == 1  # applied at once: stopped where it was
+
+
+def test_a_babysitter_rescue_is_a_line_of_its_own_in_the_foreground(tmp_path):
+    cfg = config(tmp_path, epochs=2, extra="\n[babysitter]\nlr_cut = 0.001\n")
+    cfg.write_text(cfg.read_text().replace("lr = 0.05", "lr = 100.0").replace("hi = 1.0", "hi = 1000.0"))
+    code, text = cli("start", str(cfg))
+    lines = text.splitlines()
+    assert code == 0 and lines[1] == ("branch 1: rollback from branch 0 at epoch 0 (babysitter: train_cost became nan "
+                                      "at epoch 1: roll back and cut lr x0.001)")
+    assert lines[2].startswith("epoch   1/2  ") and lines[2].endswith("lr 1.00e-01  (branch 1)")
