@@ -290,7 +290,8 @@ def _tree(s: RunStatus) -> Tree:
     by_parent: dict[int | None, list] = {}
     for b in s.branches:
         by_parent.setdefault(b.parent, []).append(b)
-    states = {t.number: t.state.value for t in s.trials}
+    words = {"complete": "finished", "pruned": "stopped", "interrupted": "crashed"}  # as the run's own states read
+    states = {t.number: words.get(t.state.value, t.state.value) for t in s.trials}
     last = {t.number: max(t.curve, default=None) for t in s.trials}
     tree = Tree("branches")
 
@@ -408,6 +409,7 @@ def resume(
     store: Path = STORE_OPTION,
     detach: bool = DETACH,
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
 ) -> None:
     """Resume a paused run; or, if its process is gone (crash, kill -9, stop), continue training it from the
     last checkpoint of its current branch, here or --detach."""
@@ -422,4 +424,4 @@ def resume(
         elif state is RunState.RUNNING:
             raise StoreError(f"The run '{name}' is already running (pid {run.status().pid}).")
         else:
-            _train(run, detach, epochs=epochs)
+            _train(run, detach, quiet, epochs=epochs)

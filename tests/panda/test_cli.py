@@ -82,7 +82,7 @@ def test_start_status_set_rollback_in_the_terminal(tmp_path):
     run = Run.open("r", db)
     assert [(c.kind, c.state.value) for c in run.store.commands(run.study_id)] == [("set", "applied"), ("rollback", "applied")]
     code, text = cli("status", "r", "--store", str(db))
-    assert "branch 1: epochs 2..3, complete (current)" in text and "from branch 0 at epoch 1" in text
+    assert "branch 1: epochs 2..3, finished (current)" in text and "from branch 0 at epoch 1" in text
 
 
 @pytest.mark.parametrize("args, message", [
