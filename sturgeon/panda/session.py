@@ -220,12 +220,19 @@ class Session:
         self._adopt(trainable)
         self._hook()
         old_params = dict(saved["params"])
+        # The events read against the branch being left, as a person saw it: its values, where this process
+        # had them (a new process restarting the run knows only the checkpoint's).
+        running = dict(self.params) or old_params
         self._new_branch(owner, step, {**old_params, **changes})
         self._lr_changed_at = step
         self.curve = {e: m for e, m in self._line_curve().items() if e <= step}
         self._event(kind, None, came_from, step, reason, source)
         for name, value in changes.items():
-            self._event(EventKind.SET, name, old_params.get(name), value, reason, source)
+            self._event(EventKind.SET, name, running.get(name, old_params.get(name)), value, reason, source)
+        for name, value in old_params.items():  # what going back undid: a change made after that checkpoint
+            if name not in changes and name in running and running[name] != value:
+                self._event(EventKind.SET, name, running[name], value, f"restored: {kind.value} to epoch {step}",
+                            source)
 
     def _adopt(self, trainable: Trainable) -> None:
         """Train this trainable from now on, checkpointing it through its fast path if it has one that

@@ -395,3 +395,19 @@ def test_a_script_that_ends_between_train_calls_leaves_the_run_stopped_not_crash
     status = Run.open("r", store).status()
     assert (status.state, status.epoch) == (RunState.STOPPED, 2)
     assert status.events[-1].kind == EventKind.STOP.value and status.events[-1].reason == "closed at epoch 2"
+
+
+def test_a_rescue_logs_against_the_branch_it_leaves_what_it_cut_and_what_it_restored(store, digits):
+    from sturgeon.panda import BabysitterRules
+
+    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(
+        epochs=4, keep_every=1, babysitter=BabysitterRules(diverge_factor=4.0, lr_cut=0.001)))
+    run.train(trainer_of(digits), until=2)
+    run.set(lr=10.0, momentum=0.99, reason="bold")  # explodes in epoch 3
+    status = run.train(trainer_of(digits))
+    assert status.state is RunState.FINISHED and status.params["momentum"] == 0.9
+    after = [(e.trial, e.step, e.kind, e.param, e.old, e.new) for e in status.events if e.trial == 1]
+    assert after[0][:3] == (1, 2, "rollback")
+    assert after[1:] == [(1, 2, "set", "lr", 10.0, 0.01), (1, 2, "set", "momentum", 0.99, 0.9)]
+    restored = [e for e in status.events if e.trial == 1 and e.param == "momentum"]
+    assert [(e.reason, e.source) for e in restored] == [("restored: rollback to epoch 2", "babysitter")]
