@@ -22,7 +22,7 @@ from rich.text import Text
 from rich.table import Table
 from rich.tree import Tree
 
-from sturgeon.cli_common import CLEAN_ERRORS, STORE_OPTION, clean_errors, err, fmt, out
+from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
 from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignments
 from sturgeon.panda.control import check_changes
 from sturgeon.store import CommandState, StoreError
@@ -82,9 +82,14 @@ def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = Non
         err.print(f"interrupted; continue with: sturgeon panda resume {run.name} --store {run.store.path}",  # type: ignore[attr-defined]
                   highlight=False)
         raise typer.Exit(130) from None
-    except CLEAN_ERRORS:
-        raise
-    except Exception as e:  # noqa: BLE001 - the trainable's own code raised: recorded in the run; one line here
+    except Exception as e:
+        # The trainable's own code raised (whatever the type) when the run recorded it as its failure; anything
+        # else is bad input or state, which clean_errors reports (exit 2).
+        now = run.status()
+        failure = next((t.error for t in now.trials if t.number == now.branch), None) \
+            if now.state is RunState.FAILED else None
+        if failure != f"{type(e).__name__}: {e}":
+            raise
         if worker:
             traceback.print_exc(file=sys.stdout)
         err.print(f"[bold red]error:[/] the run failed: {escape(f'{type(e).__name__}: {e}')} (sturgeon panda "
@@ -312,7 +317,8 @@ def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> N
     pid = run.store.writer(run.study_id)
     alive = pid is not None
     toggles = [e for e in run.store.events(run.study_id) if e.kind in (EventKind.PAUSE.value, EventKind.RESUME.value)]
-    held = alive and bool(toggles) and toggles[-1].kind == EventKind.PAUSE.value and toggles[-1].source == "api"
+    held = alive and bool(toggles) and toggles[-1].kind == EventKind.PAUSE.value \
+        and toggles[-1].reason.startswith("train() returned")  # Run.train(until=...) came back: nobody polls
     if wait == 0 or not alive or held:  # nobody to wait for when no process trains it
         boundary = "mini-batch" if step and run.settings.apply.value == "step" else "epoch boundary"
         when = f"at the next {boundary}" if alive else "when the run resumes (it is not running now)"

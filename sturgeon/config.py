@@ -96,7 +96,7 @@ def load_function(ref: str, key: str = "objective.function", folder: Path | None
     if not module_name or not attr:
         raise ConfigError(f"The '{key}' key must look like 'package.module:{what}'. Got {ref!r} instead.")
     if folder is not None and str(folder.resolve()) not in sys.path:
-        sys.path.insert(0, str(folder.resolve()))
+        sys.path.append(str(folder.resolve()))  # last: a file beside the config never shadows an installed module
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:

@@ -159,7 +159,7 @@ def _factory(raw: Mapping[str, Any], path: Path, params: dict[str, Any], builtin
                           "or [trainable] class = 'module:Class'.")
     cls = load_function(str(spec["class"]), "trainable.class", folder=path.parent)
     missing = [m for m in ("setup", "step", "save", "load", "update") if not callable(getattr(cls, m, None))]
-    if missing:
+    if missing and isinstance(cls, type):  # a class must be a Trainable; a factory function is taken on trust
         raise ConfigError(f"The 'trainable.class' key names {spec['class']!r}, which is not a Trainable: it has no "
                           f"{', '.join(missing)} (a Trainable has setup, step, save, load and update).")
     return (lambda: cls(load())) if "data" in raw else cls  # type: ignore[return-value]

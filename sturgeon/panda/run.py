@@ -169,7 +169,7 @@ class Run:
         if found is not None:
             trials = st.trials(found[0])
             failed_at_setup = (found[1].attrs.get("kind") == KIND and trials and st.writer(found[0]) is None
-                               and all(t.state is TrialState.FAILED for t in trials)
+                               and all(t.state in (TrialState.FAILED, TrialState.INTERRUPTED) for t in trials)
                                and not list_checkpoints(st.artifact_dir(name)))
             if not failed_at_setup:
                 raise StoreError(f"A run named '{name}' already exists; resume it (sturgeon panda resume {name}) "

@@ -92,10 +92,12 @@ class Session:
         self._lr_changed_at = 0  # the epoch α last changed on this branch's line (the plateau rule waits P after)
         key = (str(getattr(self.store, "path", id(self.store))), self.sid)
         older = _LIVE.get(key)
+        self._same_process = older is not None and older() is not None and older().alive  # type: ignore[union-attr]
         if older is not None and older() is not None:
             older().close()  # type: ignore[union-attr]  # another handle of this process trained it: this one takes over
         _LIVE[key] = weakref.ref(self)
         # A script that trains with train(until=...) and ends normally leaves the run stopped, not "crashed".
+        self._pid = os.getpid()  # a forked child inherits the exit hook: it must not close its parent's run
         atexit.register(self._close_at_exit)
         self.store.claim(self.sid)  # marks a branch a dead process left running as interrupted
         try:
@@ -119,21 +121,25 @@ class Session:
         queued command is a rollback, which then decides where it continues.
         """
         trials = self.store.trials(self.sid)
-        if not trials:
+        if trials and trials[-1].state is TrialState.RUNNING:  # this very process, with a new session
+            self._finish(trials[-1].number, TrialState.INTERRUPTED, None, "its session was replaced")
+            trials = self.store.trials(self.sid)
+        pending = self.store.commands(self.sid, CommandState.PENDING)
+        if not trials or not self._checkpoints():  # never trained, or stopped before its first checkpoint
+            self._take_over(pending)
             params = dict(self.run.spec.attrs["params"])
             self._new_branch(None, 0, params)  # first, so that a trainable failing to set up is recorded
+            if trials:
+                self._event(EventKind.RESTART, None, trials[-1].number, 0, "no checkpoint to resume from: it "
+                            "starts over", "resume")
             self._adopt(self.make())
             self.trainable.setup(params)  # type: ignore[union-attr]
             self._checkpoint()
             return
         current = trials[-1]
-        if current.state is TrialState.RUNNING:  # this very process, with a new session: its own branch
-            self._finish(current.number, TrialState.INTERRUPTED, None, "its session was replaced")
-            current = self.store.trials(self.sid)[-1]
         branches = self.store.branches(self.sid)
         fork = next((b.step for b in branches if b.trial == current.number), 0)
         self.branch, self.epoch = current.number, max([fork, *current.curve])
-        pending = self._take_over(self.store.commands(self.sid, CommandState.PENDING))
         first = next((i for i, c in enumerate(pending) if c.kind == CommandKind.ROLLBACK.value), None)
         if first is not None:  # where the run continues is the rollback's to say; later commands apply after it
             self._apply(pending[first])
@@ -141,12 +147,12 @@ class Session:
                 refused = next(c for c in self.store.commands(self.sid) if c.id == pending[first].id)
                 raise StoreError(f"The rollback #{refused.id} of '{self.run.name}' was refused: {refused.outcome}. "
                                  "Nothing was trained.")
-            self._catch_up(pending[:first], pending[first])
+            self._take_over(pending)
+            self._catch_up([c for c in pending[:first] if c.kind == CommandKind.SET.value], pending[first])
             return
         ckpt = find_checkpoint(self._checkpoints(), branches, current.number, 10**9, at_most=True)
         if ckpt is None:
-            raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from: it failed before its "
-                             "first one (see its status). Start it again, which replaces it.")
+            raise StoreError(f"The run '{self.run.name}' has no checkpoint to resume from on branch {current.number}.")
         if current.state is not TrialState.INTERRUPTED and ckpt.step >= self.settings.epochs:
             raise StoreError(f"The run '{self.run.name}' is {current.state.value} at epoch {ckpt.step} of "
                              f"{self.settings.epochs}: give more epochs to train further (sturgeon panda resume "
@@ -154,8 +160,13 @@ class Session:
         why = {TrialState.INTERRUPTED: "its process died", TrialState.COMPLETE: "trained further",
                TrialState.PRUNED: "resumed after a stop", TrialState.DIVERGED: "resumed after divergence",
                TrialState.FAILED: "resumed after a failure"}[current.state]
-        self._fork(ckpt.trial, ckpt.step, self._set_after(current.number, ckpt.step), EventKind.RESTART,
-                   f"{why}; continues from epoch {ckpt.step}", "resume", came_from=current.number)
+        self._take_over(pending)
+        # A stop or a crash comes after the boundary's changes: apply them again. A branch that diverged or
+        # failed resumes from its checkpoint as it was: the change after it may be what broke it.
+        again = self._set_after(current.number, ckpt.step) if current.state in (TrialState.INTERRUPTED,
+                                                                               TrialState.PRUNED) else {}
+        self._fork(ckpt.trial, ckpt.step, again, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
+                   "resume", came_from=current.number)
 
     def _set_after(self, branch: int, step: int) -> dict[str, Any]:
         """The values set on ``branch`` at the boundary after epoch ``step`` (the last of each), after that
@@ -164,18 +175,17 @@ class Session:
         return {e.param: e.new for e in self.store.events(self.sid)
                 if e.trial == branch and e.step == step and e.kind == EventKind.SET.value and e.param is not None}
 
-    def _take_over(self, pending: list[Command]) -> list[Command]:
-        """A new process takes the run over: a queued pause, resume or stop was meant for the process that is
-        gone (or that already stopped), so it is marked superseded rather than acted on now. Sets and
-        rollbacks stay queued: they are for the run, whoever trains it."""
-        kept = []
+    def _take_over(self, pending: list[Command]) -> None:
+        """Another process trained the run before: a pause, resume or stop queued for it (and not applied: it
+        is gone, or it had already stopped) is marked superseded rather than acted on now. Sets and rollbacks
+        stay queued: they are for the run, whoever trains it. A handle of this same process taking over
+        (Run.open(...).train() after train(until=...)) keeps them: they were meant for it."""
+        if self._same_process:
+            return
         for cmd in pending:
             if cmd.kind in (CommandKind.PAUSE.value, CommandKind.RESUME.value, CommandKind.STOP.value):
                 self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, "superseded: it was meant for "
                                           "the process that trained the run before this one")
-            else:
-                kept.append(cmd)
-        return kept
 
     def _catch_up(self, earlier: list[Command], rollback: Command) -> None:
         """The sets queued before the rollback that restarted a run whose process was gone: meant for the run
@@ -504,6 +514,8 @@ class Session:
                          dict(self.params), {self.epoch: self.curve[self.epoch]}, [], [], [])
 
     def _close_at_exit(self) -> None:
+        if os.getpid() != self._pid:
+            return
         try:
             self.close()
         except Exception:  # noqa: BLE001 - the interpreter is ending: a store already gone is not worth a traceback

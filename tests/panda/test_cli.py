@@ -214,6 +214,11 @@ class Broken:
 
 class NotTrainable:
     def setup(self, params): pass
+
+
+class BadStep(Broken):
+    def setup(self, params): pass
+    def step(self): raise ValueError("shapes (3,) and (4,) do not match")
 '''
 
 
@@ -281,3 +286,13 @@ def test_a_babysitter_rescue_is_a_line_of_its_own_in_the_foreground(tmp_path):
     assert code == 0 and lines[1] == ("branch 1: rollback from branch 0 at epoch 0 (babysitter: train_cost became nan "
                                       "at epoch 1: roll back and cut lr x0.001)")
     assert lines[2].startswith("epoch   1/2  ") and lines[2].endswith("lr 1.00e-01  (branch 1)")
+
+
+def test_a_trainable_raising_a_value_error_in_training_is_a_failed_run_exit_1(tmp_path):
+    (tmp_path / "mytrain_step.py").write_text(BROKEN)
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(CONFIG.format(epochs=3, trainable='[trainable]\nclass = "mytrain_step:BadStep"\n')
+                   .replace('[data]\nname = "digits"\n', ""))
+    code, text = cli("start", str(cfg))
+    assert code == 1 and text.splitlines()[-1] == ("error: the run failed: ValueError: shapes (3,) and (4,) do not "
+                                                   "match (sturgeon panda status r shows it)")

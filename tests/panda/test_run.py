@@ -411,3 +411,41 @@ def test_a_rescue_logs_against_the_branch_it_leaves_what_it_cut_and_what_it_rest
     assert after[1:] == [(1, 2, "set", "lr", 10.0, 0.01), (1, 2, "set", "momentum", 0.99, 0.9)]
     restored = [e for e in status.events if e.trial == 1 and e.param == "momentum"]
     assert [(e.reason, e.source) for e in restored] == [("restored: rollback to epoch 2", "babysitter")]
+
+
+def test_resuming_a_diverged_run_does_not_apply_again_the_change_that_broke_it(store, digits):
+    run = make_run(store, epochs=5)
+    run.train(trainer_of(digits), until=3)
+    run.set(lr=10.0, reason="too bold")
+    assert run.train(trainer_of(digits)).state is RunState.DIVERGED  # NaN in epoch 4: no checkpoint of it
+    done = run.train(trainer_of(digits))
+    assert (done.state, done.epoch, done.branch) == (RunState.FINISHED, 5, 1)
+    assert done.params["lr"] == 0.05 and done.curve[4]["lr"] == 0.05
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_over_on_resume(store, digits):
+    import subprocess
+    import sys
+
+    script = (f"import os, signal\nfrom sturgeon.panda import Run, PandaSettings\n"
+              f"from sturgeon.train import Trainer, load_data\n"
+              f"class Dies(Trainer):\n    def setup(self, params): os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"run = Run.create('r', {PARAMS!r}, store={str(store)!r}, settings=PandaSettings(epochs=3))\n"
+              f"run.train(lambda: Dies(load_data('digits')))\n")
+    died = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert died.returncode == -9
+    run = Run.open("r", store)
+    done = run.train(trainer_of(digits))
+    assert (done.state, done.epoch, done.branch) == (RunState.FINISHED, 3, 1)
+    restart = [(e.trial, e.old, e.new, e.reason) for e in done.events if e.kind == EventKind.RESTART.value]
+    assert restart == [(1, 0, 0, "no checkpoint to resume from: it starts over")]
+    assert [t.state for t in done.trials] == [TrialState.INTERRUPTED, TrialState.COMPLETE]
+
+
+def test_a_stop_for_a_run_held_in_this_process_applies_through_a_new_handle(store, digits):
+    run = make_run(store, epochs=6)
+    run.train(trainer_of(digits), until=3)
+    cid = Run.open("r", store).stop(source="cli")  # as from a terminal, while this process holds the run
+    status = Run.open("r", store).train(trainer_of(digits))  # a new handle of the same process takes over
+    assert (status.state, status.epoch) == (RunState.STOPPED, 3)
+    assert {c.id: c.state for c in run.store.commands(run.study_id)}[cid] is CommandState.APPLIED
