@@ -1,8 +1,8 @@
 """``sturgeon panda``: babysit one run from the terminal — start it, watch it, change it while it trains.
 
 Every command that changes a run goes through the store's queue, so it works from any terminal while the
-run trains in another (or in the background), and it waits for the run when its process is down. Every
-error is one red line and exit code 2.
+run trains in another (or in the background), and it waits for the run when its process is down. Bad
+input is one red line and exit code 2; a run that fails (its trainable raised) or diverges exits with 1.
 """
 from __future__ import annotations
 
