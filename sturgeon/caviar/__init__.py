@@ -1,7 +1,7 @@
 """Caviar: train many models at once — fused into one stacked model per group — and keep the best."""
 from sturgeon.caviar.fused import GROUP_KEYS, FusedTrainer, group_key
 from sturgeon.caviar.groups import make_groups
-from sturgeon.caviar.halving import SuccessiveHalving
+from sturgeon.schedulers._asha import SuccessiveHalving
 from sturgeon.caviar.runner import CaviarSettings, run_caviar
 from sturgeon.caviar.shards import Shards
 

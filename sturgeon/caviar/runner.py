@@ -18,7 +18,7 @@ from typing import Any
 
 from sturgeon.caviar.fused import group_key
 from sturgeon.caviar.groups import DEFAULT_BUDGET, make_groups
-from sturgeon.caviar.halving import SuccessiveHalving
+from sturgeon.schedulers._asha import SuccessiveHalving
 from sturgeon.caviar.shards import Shards, default_threads
 from sturgeon.executors import make_executor
 from sturgeon.samplers import SamplerExhausted

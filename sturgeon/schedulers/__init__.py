@@ -13,12 +13,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sturgeon.schedulers._asha import Stop, SuccessiveHalving
 from sturgeon.trial import Decision, TrialRecord
 
-__all__ = ["Decision", "Scheduler", "FIFOScheduler", "scheduler_from_dict"]
-
-
-
+__all__ = ["Decision", "Scheduler", "FIFOScheduler", "SuccessiveHalving", "Stop", "scheduler_from_dict"]
 
 class Scheduler(ABC):
     """Answers each report of a running trial with a Decision."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from sturgeon import Float, Space, Study, TrialState
-from sturgeon.caviar import CaviarSettings, SuccessiveHalving, run_caviar
+from sturgeon.caviar import CaviarSettings, run_caviar
+from sturgeon.schedulers import SuccessiveHalving
 
 
 def test_rung_table_27_models_eta_3():
