@@ -4,13 +4,14 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
-from sturgeon.panda import BabysitterRules, EventKind, PandaSettings, Run, RunState
+from sturgeon.panda import Babysitter, BabysitterRules, EventKind, PandaSettings, Run, RunState, read_state
+from sturgeon.panda.checkpoints import checkpoint_path
+from sturgeon.panda.lineage import lineage_curve, segments
 from sturgeon.space import Float, Space
 from sturgeon.train import Trainer
 from sturgeon.trial import TrialState
-from tests.panda.conftest import trainer_of, weights_at
+from tests.panda.conftest import same_state, trainer_of
 from tests.panda.quadratic import Quadratic
 
 SPACE = Space(lr=Float(1e-4, 100.0, scale="log"))
@@ -50,7 +51,8 @@ def test_without_babysitter_a_non_finite_metric_ends_the_branch_diverged(store):
     run = Run.create("q", {"lr": 1.6, "x0": 1e154}, store=store, space=SPACE, settings=PandaSettings(epochs=3))
     status = run.train(Quadratic)
     assert status.state is RunState.DIVERGED and status.epoch == 1
-    assert [(e.kind, e.source, e.reason) for e in status.events] == [("diverged", "run", "train_cost became inf at epoch 1")]
+    assert [(e.kind, e.source, e.reason) for e in status.events] == [("diverged", "run",
+                                                                      "train_cost became inf at epoch 1")]
 
 
 def test_give_up_after_max_cuts(store):
@@ -76,36 +78,68 @@ def test_plateau_decays_lr_at_closed_form_epochs(store):
 def test_warmup_ramps_lr_linearly(store):
     status = quad_run(store, 0.4, 6, warmup_epochs=4).train(Quadratic)
     assert [status.curve[e]["lr"] for e in range(1, 7)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4, 0.4], abs=1e-15)
-    assert [(e.step, e.reason) for e in status.events][:2] == [(0, "warm-up: epoch 1 of 4"), (1, "warm-up: epoch 2 of 4")]
+    assert [(e.step, e.reason) for e in status.events][:2] == [(0, "warm-up: epoch 1 of 4"),
+                                                                (1, "warm-up: epoch 2 of 4")]
 
 
 def test_digits_run_with_too_high_lr_is_rescued(store, digits):
-    """Momentum 0.99 with α = 0.2 explodes at epoch 2 (cost ×17); the babysitter rolls back and halves α."""
+    """Momentum 0.99 with α = 0.2 blows up on digits; the babysitter rolls back and halves α until the line
+    trains without an explosion. Which epochs explode, and by how much, depends on the CPU's float kernels
+    (the regime is chaotic), so nothing here is a number recorded elsewhere: the test checks what the
+    babysitter guarantees, against its own rule and against a replay by hand on this machine."""
     params = {"optimizer": "momentum", "lr": 0.2, "momentum": 0.99, "units": 32, "seed": 3}
-    alone = Trainer(digits)
+    rules = BabysitterRules(diverge_factor=4.0, lr_cut=0.5)
+    sitter = Babysitter(rules)
+    # 1) by hand, without panda: the first epoch whose cost explodes at α = 0.2, by the babysitter's own rule
+    alone, plain = Trainer(digits), {}
     alone.setup(params)
-    costs = [alone.step()["train_cost"] for _ in range(2)]
-    assert costs[1] > 4 * costs[0]  # the known epoch of divergence
-    run = Run.create("d", params, store=store, settings=PandaSettings(
-        epochs=6, keep_every=1, babysitter=BabysitterRules(diverge_factor=4.0, lr_cut=0.5)))
+    for first in range(1, 7):
+        plain[first] = alone.step()
+        if sitter.diverged(first, plain) is not None:
+            break
+    why = sitter.diverged(first, plain)
+    assert why is not None, "α = 0.2 with momentum 0.99 must blow up within 6 epochs for this test to mean anything"
+    run = Run.create("d", params, store=store, settings=PandaSettings(epochs=6, keep_every=1, babysitter=rules))
     status = run.train(trainer_of(digits))
-    assert status.state is RunState.FINISHED
-    rollbacks = [e for e in status.events if e.kind == "rollback"]
-    assert rollbacks and rollbacks[0].step == 1 and "at epoch 2 is above 4x its best" in rollbacks[0].reason
-    assert [e.new for e in status.events if e.kind == "set"][0] == 0.1
-    final = status.curve[6]["train_cost"]
-    assert math.isfinite(final) and final < costs[0]
-    best = min(m["train_cost"] for m in status.curve.values())
-    assert all(m["train_cost"] <= 4 * best for m in status.curve.values())
-    # the rescued line is exact: one epoch at 0.2, the rest at the lr the events say
+    assert status.state is RunState.FINISHED and status.epoch == 6
+    # 2) every event is a rescue: a rollback to the epoch before the explosion, then α halved, both from the
+    # babysitter, on the new branch, with the same reason
+    events = status.events
+    assert [e.kind for e in events] == ["rollback", "set"] * (len(events) // 2) and events
+    rescues = list(zip(events[::2], events[1::2], strict=True))
+    trials = {t.number: t for t in status.trials}
+    curves, branches = {t.number: t.curve for t in status.trials}, run.store.branches(run.study_id)
+    for i, (rb, cut) in enumerate(rescues):
+        left = trials[rb.trial - 1]  # each rescue forks a new branch from the one that exploded
+        exploded = max(left.curve)
+        assert (rb.source, cut.source, cut.trial, cut.step, cut.param) == ("babysitter", "babysitter", rb.trial,
+                                                                           rb.step, "lr")
+        assert rb.step == rb.new == exploded - 1 and rb.reason == cut.reason
+        seen = lineage_curve(curves, branches, left.number)  # what the babysitter saw on the branch it left
+        assert rb.reason == f"{sitter.diverged(exploded, seen)}: roll back and cut lr x0.5"
+        assert (cut.old, cut.new) == (0.2 * 0.5**i, 0.2 * 0.5 ** (i + 1))  # 0.2 -> 0.1 -> 0.05 ...: halvings are exact
+        assert (left.state, left.error) == (TrialState.PRUNED, f"diverged at epoch {exploded}; rolled back")
+    assert rescues[0][0].trial == 1 and rescues[0][0].step == first - 1
+    assert rescues[0][0].reason == f"{why}: roll back and cut lr x0.5"  # epochs 1..first are the plain run's
+    assert len(rescues) <= rules.max_cuts
+    # 3) the line it kept holds no explosion by the rule, and ends at a finite cost
+    for e in range(1, 7):
+        assert sitter.diverged(e, {k: m for k, m in status.curve.items() if k <= e}) is None
+    assert math.isfinite(status.curve[6]["train_cost"])
+    # 4) the rescued line is exact: a plain trainer with α as the events set it, epoch by epoch, gives the same
+    # metrics and the same state, bit for bit
+    cut_on = {rb.trial: cut.new for rb, cut in rescues}
+    lr, schedule = params["lr"], {}
+    for b, after, up_to in segments(branches, status.branch):
+        lr = cut_on.get(b, lr)
+        schedule.update({e: lr for e in range(max(after, 0) + 1, (6 if up_to is None else up_to) + 1)})
     ref = Trainer(digits)
     ref.setup(params)
-    lr_by_epoch = {e: m["lr"] for e, m in status.curve.items()}
     for e in range(1, 7):
-        ref.update({"lr": lr_by_epoch[e]})
-        ref.step()
-    got = weights_at(run, status.branch, 6)
-    assert all(torch.equal(got[k], ref.weights[k].detach()) for k in got)
+        if schedule[e] != ref.params.lr:
+            ref.update({"lr": schedule[e]})
+        assert ref.step() == status.curve[e]
+    assert same_state(read_state(run.artifacts / checkpoint_path(status.branch, 6))["trainable"], ref.save())
 
 
 def test_warmup_ends_when_a_divergence_cut_changes_lr(store):
