@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sturgeon.cli import app
-from sturgeon.panda import Run
+from sturgeon.panda import Babysitter, BabysitterRules, Run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -249,15 +250,30 @@ def test_run_names_cannot_leave_the_stores_folder(tmp_path):
     assert not (tmp_path / "escape").exists()
 
 
+def by_hand(cfg: Path, epochs: int) -> dict[int, dict[str, float]]:
+    """The config's run trained by hand in this process, without panda: its curve. A diverging run's numbers
+    (which epoch overflows, to NaN or to inf) depend on the CPU's float kernels: tests compare with this,
+    made on the same machine, never with numbers recorded elsewhere."""
+    from sturgeon.config_panda import load_panda_config
+
+    c = load_panda_config(cfg)
+    trainer = c.make()
+    trainer.setup(c.params)
+    return {e: trainer.step() for e in range(1, epochs + 1)}
+
+
 def test_a_diverged_run_exits_1_and_its_json_status_is_strict(tmp_path):
     cfg = config(tmp_path, epochs=4)
     cfg.write_text(cfg.read_text().replace("lr = 0.05", "lr = 100.0").replace("hi = 1.0", "hi = 1000.0"))
+    bad = [(e, k, v) for e, m in by_hand(cfg, 4).items() for k, v in m.items() if not math.isfinite(v)]
+    assert bad, "α = 100 must overflow within 4 epochs for this test to mean anything"
     code, text = cli("start", str(cfg), "-q")
     assert code == 1 and "diverged at epoch" in text
     code, text = cli("status", "r", "--store", str(tmp_path / "s.db"), "--json")
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the JSON"))
-    assert doc["state"] == "diverged" and doc["error"].startswith("train_cost became nan at epoch")
-    assert None in doc["curve"][str(doc["epoch"])].values()  # the NaN cost, as null
+    epoch, name, value = bad[0]
+    assert (doc["state"], doc["epoch"], doc["error"]) == ("diverged", epoch, f"{name} became {value} at epoch {epoch}")
+    assert None in doc["curve"][str(doc["epoch"])].values()  # the NaN (or infinite) cost, as null
 
 
 def test_set_says_the_value_before_the_change_and_the_value_as_the_run_takes_it(tmp_path):
@@ -281,10 +297,12 @@ def test_commands_to_a_run_held_by_a_python_process_say_when_they_apply(tmp_path
 def test_a_babysitter_rescue_is_a_line_of_its_own_in_the_foreground(tmp_path):
     cfg = config(tmp_path, epochs=2, extra="\n[babysitter]\nlr_cut = 0.001\n")
     cfg.write_text(cfg.read_text().replace("lr = 0.05", "lr = 100.0").replace("hi = 1.0", "hi = 1000.0"))
+    why = Babysitter(BabysitterRules(lr_cut=0.001)).diverged(1, by_hand(cfg, 1))
+    assert why is not None, "α = 100 must blow up in one epoch for this test to mean anything"
     code, text = cli("start", str(cfg))
     lines = text.splitlines()
-    assert code == 0 and lines[1] == ("branch 1: rollback from branch 0 at epoch 0 (babysitter: train_cost became nan "
-                                      "at epoch 1: roll back and cut lr x0.001)")
+    assert code == 0 and lines[1] == f"branch 1: rollback from branch 0 at epoch 0 (babysitter: {why}: roll back and " \
+                                     "cut lr x0.001)"
     assert lines[2].startswith("epoch   1/2  ") and lines[2].endswith("lr 1.00e-01  (branch 1)")
 
 

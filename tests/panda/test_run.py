@@ -1,6 +1,7 @@
 """Panda runs through the Python API: exact replay of rollbacks, live sets at epoch boundaries, control."""
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -398,22 +399,37 @@ def test_a_script_that_ends_between_train_calls_leaves_the_run_stopped_not_crash
 
 
 def test_a_rescue_logs_against_the_branch_it_leaves_what_it_cut_and_what_it_restored(store, digits):
-    from sturgeon.panda import BabysitterRules
+    from sturgeon.panda import Babysitter, BabysitterRules
 
-    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(
-        epochs=4, keep_every=1, babysitter=BabysitterRules(diverge_factor=4.0, lr_cut=0.001)))
+    rules = BabysitterRules(diverge_factor=4.0, lr_cut=0.001)
+    # By hand first, on this machine: α = 10 with momentum 0.99 in epoch 3 blows up (by how much depends on the
+    # CPU's float kernels; that it does, by the babysitter's rule, is what the rest of the test stands on).
+    ref, curve = Trainer(digits), {}
+    ref.setup(PARAMS)
+    curve.update({e: ref.step() for e in (1, 2)})
+    ref.update({"lr": 10.0, "momentum": 0.99})
+    curve[3] = ref.step()
+    why = Babysitter(rules).diverged(3, curve)
+    assert why is not None, "α = 10 with momentum 0.99 must blow up in one epoch for this test to mean anything"
+    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(epochs=4, keep_every=1, babysitter=rules))
     run.train(trainer_of(digits), until=2)
     run.set(lr=10.0, momentum=0.99, reason="bold")  # explodes in epoch 3
     status = run.train(trainer_of(digits))
     assert status.state is RunState.FINISHED and status.params["momentum"] == 0.9
     after = [(e.trial, e.step, e.kind, e.param, e.old, e.new) for e in status.events if e.trial == 1]
     assert after[0][:3] == (1, 2, "rollback")
+    assert next(e.reason for e in status.events if e.kind == "rollback") == f"{why}: roll back and cut lr x0.001"
     assert after[1:] == [(1, 2, "set", "lr", 10.0, 0.01), (1, 2, "set", "momentum", 0.99, 0.9)]
     restored = [e for e in status.events if e.trial == 1 and e.param == "momentum"]
     assert [(e.reason, e.source) for e in restored] == [("restored: rollback to epoch 2", "babysitter")]
 
 
 def test_resuming_a_diverged_run_does_not_apply_again_the_change_that_broke_it(store, digits):
+    # By hand, on this machine: α = 10 in epoch 4 makes a metric NaN or infinite (which epoch of a diverging run
+    # overflows depends on the CPU; that this one does is what the test stands on).
+    ref = trained_by_hand(digits, 3, 3, 0.05)  # three epochs as the run trains them
+    ref.update({"lr": 10.0})
+    assert not all(math.isfinite(v) for v in ref.step().values()), "α = 10 must overflow in one epoch here"
     run = make_run(store, epochs=5)
     run.train(trainer_of(digits), until=3)
     run.set(lr=10.0, reason="too bold")
