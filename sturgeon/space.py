@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
@@ -104,6 +105,13 @@ class Param(ABC):
         Float(0.0001, 1, scale='log')
         >>> Param.from_dict("act", ["relu", "tanh"])
         Choice(['relu', 'tanh'])
+
+        Every key is checked, and a problem names ``<param>.<key>``:
+
+        >>> Param.from_dict("lr", {"type": "float", "lo": 1e-4, "hi": 1.0, "scael": "log"})
+        Traceback (most recent call last):
+        ...
+        sturgeon.space.SpaceError: Unknown key 'lr.scael' for a float parameter. Known: hi, lo, scale, step.
         """
         if isinstance(spec, (list, tuple)):
             return Choice(spec, name=name)
@@ -113,17 +121,61 @@ class Param(ABC):
                 f"Got {spec!r} instead."
             )
         spec = dict(spec)
-        kind = str(spec.pop("type", "choice" if "values" in spec else "float")).lower()
-        try:
-            if kind == "float":
-                return Float(name=name, **spec)
-            if kind == "int":
-                return Int(name=name, **spec)
-            if kind == "choice":
-                return Choice(name=name, **spec)
-        except TypeError as e:  # an unknown key such as 'low' instead of 'lo'
-            raise SpaceError(f"The '{name}' parameter has an invalid description {spec!r}: {e}.") from None
-        raise SpaceError(f"The 'type' of parameter '{name}' must be float, int or choice. Got {kind!r} instead.")
+        kind = spec.pop("type", "choice" if "values" in spec else "float")
+        if not isinstance(kind, str) or kind.lower() not in _KEYS:
+            raise SpaceError(f"The '{name}.type' key must be one of {', '.join(_KEYS)}. Got {kind!r} instead.")
+        kind = kind.lower()
+        a_kind = f"{'an' if kind == 'int' else 'a'} {kind} parameter"
+        unknown = [key for key in spec if key not in _KEYS[kind]]
+        if unknown:  # a typo such as 'scael' would otherwise reach the constructor as a keyword
+            raise SpaceError(f"Unknown key '{name}.{unknown[0]}' for {a_kind}. Known: {', '.join(_KEYS[kind])}.")
+        needed = ("values",) if kind == "choice" else ("lo", "hi")
+        missing = [key for key in needed if key not in spec]
+        if missing:
+            raise SpaceError(f"The '{name}.{missing[0]}' key is missing: {a_kind} needs {' and '.join(needed)}.")
+        for key, value in spec.items():
+            _check_key(name, kind, key, value)
+        if kind == "float":
+            return Float(name=name, **spec)
+        if kind == "int":
+            return Int(name=name, **spec)
+        return Choice(name=name, **spec)
+
+
+# The keys each parameter type reads from a TOML/JSON table (besides 'type').
+_KEYS: dict[str, tuple[str, ...]] = {"float": ("hi", "lo", "scale", "step"), "int": ("hi", "lo", "scale"),
+                                     "choice": ("values",)}
+
+
+def _check_key(name: str, kind: str, key: str, value: Any) -> None:
+    """One key's type, so that the message names '<param>.<key>' (the constructors name only the parameter)."""
+    what = ""
+    if key == "scale":
+        if not isinstance(value, str) or value not in {s.value for s in Scale}:
+            what = f"one of {', '.join(s.value for s in Scale)}"
+    elif key == "values":
+        if not isinstance(value, (list, tuple)) or not value:
+            what = "a non-empty list of choices"
+    elif kind == "int":
+        if not _is_integer(value):
+            what = "an integer"
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        what = "a number"
+    elif not (abs(value) <= sys.float_info.max):  # inf, NaN, or an int too large for a float
+        what = "a finite number"
+    if what:
+        raise SpaceError(f"The '{name}.{key}' key must be {what}. Got {value!r} instead.")
+
+
+def _is_integer(value: Any) -> bool:
+    """An int (not a bool), or a float with an integer value such as TOML's 16.0."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, np.integer)) or isinstance(value, float) and value.is_integer()
+
+
+# Beyond 2**53 floats skip integers, so an Int's unit map could not reach every value of its range.
+_MAX_INT = 2**53
 
 
 class Float(Param):
@@ -143,22 +195,33 @@ class Float(Param):
         for bound in (lo, hi) if step is None else (lo, hi, step):
             if isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating)):
                 raise self._error("must have numbers for lo, hi and step", bound)
-        self.lo, self.hi = float(lo), float(hi)
-        self.step = None if step is None else float(step)
+        try:
+            self.lo, self.hi = float(lo), float(hi)
+            self.step = None if step is None else float(step)
+        except OverflowError:  # an int such as 10**400
+            raise self._error("must have finite bounds", (lo, hi) if step is None else (lo, hi, step)) from None
         if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
-            raise self._error("bounds must be finite", (lo, hi))
+            raise self._error("must have finite bounds", (lo, hi))
         if self.lo >= self.hi:
             raise self._error("must have lo < hi", (lo, hi))
+        if not math.isfinite(self.hi - self.lo):  # lo + u * (hi - lo) would be inf or NaN
+            raise self._error("must have bounds whose difference hi - lo is a finite number", (lo, hi))
         if self.scale is Scale.LOG and self.lo <= 0:
             raise self._error("has scale 'log', so lo must be > 0", lo)
+        if self.scale is Scale.LOG and not math.isfinite(self.hi / self.lo):  # lo * (hi/lo)^u would be inf
+            raise self._error("has scale 'log', so hi / lo must be a finite number", (lo, hi))
         if self.scale is Scale.REVERSE_LOG and self.hi >= 1:
             raise self._error("has scale 'reverse_log' (log-uniform on 1 - x), so hi must be < 1", hi)
         if self.step is not None:
             if self.scale is not Scale.LINEAR:
                 raise self._error("can have a step only on the linear scale", self.scale.value)
+            if not math.isfinite(self.step):  # an infinite step passes the divisibility test and maps to NaN
+                raise self._error("must have a finite step", step)
             if self.step <= 0:
                 raise self._error("must have step > 0", step)
             n = (self.hi - self.lo) / self.step
+            if not n <= _MAX_INT:  # the grid of values could not be counted (or rounded) in floats
+                raise self._error(f"must have at most 2**53 steps in hi - lo = {self.hi - self.lo:g}", step)
             if abs(n - round(n)) > 1e-9 * max(1.0, n):
                 raise self._error(f"must have a step that divides hi - lo = {self.hi - self.lo:g}", step)
         # Precomputed for the hot path (from_unit runs once per parameter per trial).
@@ -167,6 +230,14 @@ class Float(Param):
         self._ratio = self.hi / self.lo if self.scale is Scale.LOG else 1.0
         self._log_1mhi = math.log1p(-self.hi) if self.scale is Scale.REVERSE_LOG else 0.0
         self._log_ratio = (math.log1p(-self.lo) - self._log_1mhi) if self.scale is Scale.REVERSE_LOG else 0.0
+        # Bounds a hair apart can still collapse on the log scales (hi / lo rounds to 1): the map and its inverse
+        # must give finite numbers at the ends and the middle, or every trial would fail far from the cause.
+        try:
+            ok = all(math.isfinite(self.to_unit(self.from_unit(u))) for u in (0.0, 0.5, 1.0))
+        except (ArithmeticError, ValueError):
+            ok = False
+        if not ok:
+            raise self._error(f"has bounds too close together for scale '{self.scale.value}'", (lo, hi))
 
     def from_unit(self, u: float) -> float:
         u = _clip_unit(u)
@@ -252,6 +323,8 @@ class Int(Param):
             ):
                 raise self._error("must have integer bounds", (lo, hi))
         self.lo, self.hi = int(lo), int(hi)
+        if max(abs(self.lo), abs(self.hi)) > _MAX_INT:
+            raise self._error("must have integer bounds between -2**53 and 2**53", (lo, hi))
         if self.lo >= self.hi:
             raise self._error("must have lo < hi", (lo, hi))
         if self.scale is Scale.LOG and self.lo <= 0:
@@ -297,7 +370,8 @@ class Int(Param):
         return int(value)
 
     def grid(self, points: int) -> list[float]:
-        values = sorted({self.from_unit(i / (points - 1)) for i in range(points)} if points > 1 else {self.from_unit(0.5)})
+        us = [i / (points - 1) for i in range(points)] if points > 1 else [0.5]
+        values = sorted({self.from_unit(u) for u in us})
         return [self.to_unit(v) for v in values]
 
     def restrict(self, u_lo: float, u_hi: float, keep: Iterable[Any] = ()) -> Int:
@@ -336,9 +410,13 @@ class Choice(Param):
         for v in vals:
             if not isinstance(v, (str, int, float, bool)):
                 raise self._error("must have values that are strings, numbers or booleans", v)
-        if len({(type(v), v) for v in vals}) != len(vals):
-            raise self._error("must have distinct values", vals)
+            if isinstance(v, float) and math.isnan(v):  # NaN equals nothing: it could never be validated
+                raise self._error("must have values that are not NaN", vals)
         self._ordered = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+        # Numbers compare by value (1 and 1.0 would be two cells of one value: twice its share of the trials);
+        # unordered values also by type (True and 1 are different choices).
+        if len(set(vals) if self._ordered else {(type(v), v) for v in vals}) != len(vals):
+            raise self._error("must have distinct values", vals)
         self.values = sorted(vals) if self._ordered else vals
 
     @property
@@ -424,7 +502,10 @@ class Space:
         return f"Space({inner})"
 
     def from_unit(self, u: Sequence[float] | np.ndarray) -> dict[str, Any]:
-        return {p.name: p.from_unit(float(x)) for p, x in zip(self._plist, u)}
+        if len(u) != len(self._plist):  # zip would drop the parameters past the shorter one
+            raise SpaceError(f"The unit point must have {len(self._plist)} coordinates, one per parameter. "
+                             f"Got {len(u)} instead.")
+        return {p.name: p.from_unit(float(x)) for p, x in zip(self._plist, u, strict=True)}
 
     def to_unit(self, values: Mapping[str, Any]) -> list[float]:
         return [p.to_unit(values[p.name]) for p in self._plist]
@@ -439,12 +520,15 @@ class Space:
             raise SpaceError(f"The '{missing[0]}' parameter is missing. Got {dict(values)!r} instead.")
         return {name: p.validate(values[name]) for name, p in self.params.items()}
 
-    def restrict(self, box: Mapping[str, tuple[float, float]], keep: Mapping[str, Iterable[Any]] | None = None) -> Space:
+    def restrict(
+        self, box: Mapping[str, tuple[float, float]], keep: Mapping[str, Iterable[Any]] | None = None
+    ) -> Space:
         """The sub-space covering ``box`` (unit coordinates per parameter); unlisted parameters stay whole."""
         keep = keep or {}
         return Space(
             {
-                name: p.restrict(*box.get(name, (0.0, 1.0)), keep=keep.get(name, ())) if name in box or name in keep else p
+                name: p.restrict(*box.get(name, (0.0, 1.0)), keep=keep.get(name, ()))
+                if name in box or name in keep else p
                 for name, p in self.params.items()
             }
         )
@@ -479,7 +563,11 @@ class Space:
         path = Path(path)
         if not path.exists():
             raise SpaceError(f"The space file does not exist: '{path}'.")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else "it is not UTF-8 text"
+            raise SpaceError(f"The space file '{path}' cannot be read ({why}).") from None
         try:
             if path.suffix == ".json":
                 data = json.loads(text)
@@ -491,4 +579,7 @@ class Space:
                 data = tomllib.loads(text)
         except ValueError as e:
             raise SpaceError(f"The space file '{path}' is not valid {path.suffix[1:] or 'TOML'}: {e}.") from None
-        return cls.from_dict(data.get("space", data))
+        spec = data.get("space", data) if isinstance(data, dict) else data
+        if not isinstance(spec, dict):  # a JSON list or number at the top
+            raise SpaceError(f"The space file '{path}' must hold a table of parameters. Got {spec!r} instead.")
+        return cls.from_dict(spec)
