@@ -202,13 +202,11 @@ class Session:
                                           f"#{rollback.id}, queued after it, sets {', '.join(params)}")
 
     def _seed_counts(self, events: list[Event]) -> None:
-        rules = self.babysitter.rules if self.babysitter is not None else None
-        if rules is None:
-            return
-        self._cuts = sum(e.kind == EventKind.ROLLBACK.value and e.source == "babysitter" for e in events)
-        fork = next((b.step for b in self.store.branches(self.sid) if b.trial == self.branch), 0)
-        changed = [e.step for e in events if e.trial == self.branch and e.param == rules.lr_param]
-        self._lr_changed_at = max([fork, *changed])
+        """The babysitter's cuts so far, from the run's events: they count across branches, and a restart right
+        after a rescue (before the rescued branch's first checkpoint) applies that cut again, so the count must
+        include it. Where α last changed comes with the checkpoint (see :meth:`_fork`)."""
+        if self.babysitter is not None:
+            self._cuts = sum(e.kind == EventKind.ROLLBACK.value and e.source == "babysitter" for e in events)
 
     def _new_branch(self, parent: int | None, step: int, params: dict[str, Any]) -> None:
         self._retained = set()
@@ -234,7 +232,11 @@ class Session:
         # had them (a new process restarting the run knows only the checkpoint's).
         running = dict(self.params) or old_params
         self._new_branch(owner, step, {**old_params, **changes})
-        self._lr_changed_at = step
+        # The plateau rule counts epochs since α last changed on the line. A rollback starts that count at its
+        # fork; a restart continues the count the checkpoint holds, as if the process had never died (a
+        # checkpoint from before this was kept falls back to the fork). A change applied again below moves it.
+        kept = (saved.get("babysitter") or {}).get("lr_changed_at")
+        self._lr_changed_at = int(kept) if kind is EventKind.RESTART and isinstance(kept, int) else step
         self.curve = {e: m for e, m in self._line_curve().items() if e <= step}
         self._event(kind, None, came_from, step, reason, source)
         for name, value in changes.items():
@@ -466,12 +468,16 @@ class Session:
         branch, epoch = self.branch, self.epoch
         assert self.trainable is not None
         path = f"{self._folder}/{checkpoint_path(branch, epoch)}"
+        # The babysitter's own state goes with the trainable's: a restart from this file continues its plateau
+        # count exactly (its cuts are counted from the events, its best values read from the curve).
+        extra = {} if self.babysitter is None else {"babysitter": {"lr_changed_at": self._lr_changed_at}}
         if self._split is not None:
             skeleton, tensors = self._split()
-            state = {"trainable": skeleton, "params": dict(self.params), "epoch": epoch, "branch": branch}
+            state = {"trainable": skeleton, "params": dict(self.params), "epoch": epoch, "branch": branch, **extra}
             self.writer.submit_split(state, tensors, path, remove=self._gone)
         else:
-            state = {"trainable": self.trainable.save(), "params": dict(self.params), "epoch": epoch, "branch": branch}
+            state = {"trainable": self.trainable.save(), "params": dict(self.params), "epoch": epoch, "branch": branch,
+                     **extra}
             self.writer.submit(state, path, remove=self._gone)
         self._gone = []
         self._kept.setdefault(branch, []).append(epoch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -127,27 +128,46 @@ def test_space_must_hold_updatable_params_and_the_start(tmp_path):
     assert code == 2 and "[model] starts outside [space]: The 'lr' parameter must be in [0.0001, 0.1]. Got 0.5 instead." in text
 
 
-def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
-    cfg = config(tmp_path, epochs=10, trainable='[trainable]\nclass = "tests.panda.quadratic:SlowDigits"\n')
-    db, flag = tmp_path / "s.db", tmp_path / "in-epoch-7"
-    env = {**os.environ, "STURGEON_TEST_SLOW_EPOCH": "7", "STURGEON_TEST_FLAG": str(flag)}
-    cmd = [sys.executable, "-m", "sturgeon", "panda"]
-    started = subprocess.run([*cmd, "start", str(cfg), "--detach"], env=env, cwd=ROOT, capture_output=True, text=True)
+PANDA = [sys.executable, "-m", "sturgeon", "panda"]
+SLOW = '[trainable]\nclass = "tests.panda.quadratic:SlowDigits"\n'  # the built-in trainer, sleeping in one epoch
+CALM = {k: v for k, v in os.environ.items() if not k.startswith("STURGEON_TEST")}
+
+
+def panda(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``sturgeon panda ARGS`` in a process of its own."""
+    return subprocess.run([*PANDA, *args], env=env or CALM, cwd=ROOT, capture_output=True, text=True)
+
+
+def gone(pid: int) -> None:
+    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
+        time.sleep(0.05)
+
+
+def kill9_in_epoch(cfg: Path, epoch: int, *args: str) -> int:
+    """Start the config's run detached (a SlowDigits trainable) and kill -9 its worker in the middle of
+    ``epoch``; returns the worker's pid."""
+    flag = cfg.parent / f"in-epoch-{epoch}"
+    env = {**CALM, "STURGEON_TEST_SLOW_EPOCH": str(epoch), "STURGEON_TEST_FLAG": str(flag)}
+    started = panda("start", str(cfg), "--detach", *args, env=env)
     assert started.returncode == 0, started.stderr
     deadline = time.monotonic() + 120
     while not flag.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     pid = int(flag.read_text())
-    os.kill(pid, signal.SIGKILL)  # in the middle of epoch 7
-    while Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text():
-        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    gone(pid)
+    return pid
+
+
+def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
+    cfg = config(tmp_path, epochs=10, trainable=SLOW)
+    db = tmp_path / "s.db"
+    kill9_in_epoch(cfg, 7)
     crashed = status(db)
     assert (crashed["state"], crashed["epoch"]) == ("crashed", 6)
-    calm = {k: v for k, v in os.environ.items() if not k.startswith("STURGEON_TEST")}
-    resumed = subprocess.run([*cmd, "resume", "r", "--store", str(db)], env=calm, cwd=ROOT, capture_output=True, text=True)
+    resumed = panda("resume", "r", "--store", str(db))
     assert resumed.returncode == 0, resumed.stderr
-    reference = subprocess.run([*cmd, "start", str(cfg), "--name", "ref", "-q"], env=calm, cwd=ROOT,
-                               capture_output=True, text=True)
+    reference = panda("start", str(cfg), "--name", "ref", "-q")
     assert reference.returncode == 0, reference.stderr
     done, ref = status(db), status(db, "ref")
     assert (done["state"], done["epoch"], done["branch"]) == ("finished", 10, 1)
@@ -156,6 +176,34 @@ def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp
     assert [(e["trial"], e["step"], e["reason"]) for e in restart] == [(1, 6, "its process died; continues from epoch 6")]
     run = Run.open("r", db)
     assert [t.state.value for t in run.status().trials] == ["interrupted", "complete"]
+
+
+def story(events: list[dict]) -> list[tuple]:
+    """A run's events as a replay compares them: without the restart a kill added, nor branch numbers."""
+    return [(e["step"], e["kind"], e["param"], e["old"], e["new"], e["reason"], e["source"]) for e in events
+            if e["kind"] != "restart"]
+
+
+def test_kill9_of_a_babysat_run_then_resume_continues_its_plateau_count(tmp_path):
+    """The babysitter's state (where α last changed: the plateau rule counts from there) is in the checkpoint:
+    a run killed between two plateau cuts makes its next cut where an uninterrupted run does."""
+    rules = "\n[babysitter]\nplateau_epochs = 3\nwarmup_epochs = 2\n"
+    cfg = config(tmp_path, epochs=24, trainable=SLOW, extra=rules)
+    db = tmp_path / "s.db"
+    reference = panda("start", str(cfg), "--name", "ref", "-q")
+    assert reference.returncode == 0, reference.stderr
+    ref = status(db, "ref")
+    cuts = [e["step"] for e in ref["events"] if e["source"] == "babysitter" and "has not improved" in e["reason"]]
+    assert len(cuts) >= 2, f"this test needs two plateau cuts in 24 epochs; got {cuts}"
+    # killed in epoch k, the run restarts from k - 1: anywhere strictly between two cuts the count matters
+    epoch = random.choice([k for k in range(cuts[0] + 2, cuts[-1] + 1) if k - 1 not in cuts])
+    kill9_in_epoch(cfg, epoch)
+    resumed = panda("resume", "r", "--store", str(db), "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    done = status(db)
+    assert (done["state"], done["epoch"], done["branch"]) == ("finished", 24, 1), f"killed in epoch {epoch}"
+    assert done["curve"] == ref["curve"], f"killed in epoch {epoch}"
+    assert story(done["events"]) == story(ref["events"]), f"killed in epoch {epoch}"
 
 
 def test_usage_errors_of_the_console_script_are_one_line(tmp_path):
