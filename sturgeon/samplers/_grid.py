@@ -6,7 +6,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sturgeon.samplers.base import Sampler, SamplerExhausted
+from sturgeon.samplers.base import Sampler, SamplerExhausted, is_int
 from sturgeon.space import Space
 from sturgeon.trial import Direction, TrialRecord
 
@@ -31,9 +31,11 @@ class GridSampler(Sampler):
     def __init__(self, points: int | Mapping[str, int] = 5, shuffle: bool = False, seed: int = 0) -> None:
         super().__init__(seed)
         counts = points.values() if isinstance(points, Mapping) else [points]
-        for k in counts:
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ValueError(f"The 'points' parameter of GridSampler must be integers >= 1. Got {points!r} instead.")
+        names_ok = not isinstance(points, Mapping) or all(isinstance(name, str) for name in points)
+        if not names_ok or not all(is_int(k) and k >= 1 for k in counts):
+            raise ValueError(f"The 'points' parameter of GridSampler must be integers >= 1. Got {points!r} instead.")
+        if not isinstance(shuffle, bool):  # "no" is truthy: it would shuffle
+            raise ValueError(f"The 'shuffle' parameter of GridSampler must be true or false. Got {shuffle!r} instead.")
         self.points = points
         self.shuffle = shuffle
         self._grid: list[tuple[float, ...]] | None = None
@@ -42,6 +44,11 @@ class GridSampler(Sampler):
     def grid(self, space: Space) -> list[tuple[float, ...]]:
         key = space.to_json()  # a grid belongs to one space; the same sampler may serve another
         if self._grid is None or key != self._space_key:
+            if isinstance(self.points, Mapping):  # a misspelt name would silently get the default 5 points
+                unknown = [name for name in self.points if name not in space.params]
+                if unknown:
+                    known = ", ".join(space.names)
+                    raise ValueError(f"Unknown parameter '{unknown[0]}' in the grid sampler's points. Known: {known}.")
             per = [
                 p.grid(self.points.get(name, 5) if isinstance(self.points, Mapping) else self.points)
                 for name, p in space.params.items()

@@ -17,6 +17,16 @@ from sturgeon.trial import Direction, TrialRecord
 __all__ = ["Sampler", "SamplerExhausted"]
 
 
+def is_int(value: Any) -> bool:
+    """An int that is not a bool (True would otherwise pass for 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A real number that is not a bool; NaN fails every range check, so it is not one here either."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 class SamplerExhausted(Exception):
     """The sampler has no new point to propose (a grid that has been fully visited)."""
 
@@ -27,7 +37,7 @@ class Sampler(ABC):
     kind: str = "?"
 
     def __init__(self, seed: int = 0) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if not is_int(seed) or seed < 0:
             raise ValueError(f"The 'seed' parameter must be an integer >= 0. Got {seed!r} instead.")
         self.seed = seed
 

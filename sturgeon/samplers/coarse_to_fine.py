@@ -6,13 +6,13 @@ Boxes live in the unit cube of the original space, so zooming works the same on 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sturgeon.samplers._random_search import RandomSampler
 from sturgeon.samplers._sobol import SobolSampler
-from sturgeon.samplers.base import Sampler
+from sturgeon.samplers.base import Sampler, is_int, is_number
 from sturgeon.space import Float, Space
 from sturgeon.trial import Direction, TrialRecord, TrialState
 
@@ -60,9 +60,11 @@ def refine_box(
     >>> refine_box(space, ts, Direction.MINIMIZE, top=0.2).bounds["x"]
     (0.1, 0.5)
     """
-    for name, v, lo, hi in (("top", top, 0, 1), ("margin", margin, 0, math.inf), ("min_width", min_width, 0, 1)):
-        if not (lo < v <= hi if name != "margin" else lo <= v < hi):
-            raise ValueError(f"The '{name}' parameter of coarse-to-fine must be in ({lo}, {hi}]. Got {v!r} instead.")
+    for name, v, bounds in (("top", top, "(0, 1]"), ("margin", margin, "[0, inf)"), ("min_width", min_width, "(0, 1]")):
+        # a bool would pass for 0 or 1 and a string fail with a TypeError: numbers only
+        ok = is_number(v) and (0 <= v < math.inf if name == "margin" else 0 < v <= 1)
+        if not ok:
+            raise ValueError(f"The '{name}' parameter of coarse-to-fine must be in {bounds}. Got {v!r} instead.")
     current = current or Box.whole(space)
     done = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
     if len(done) < 2:
@@ -115,11 +117,12 @@ class CoarseToFine(Sampler):
         seed: int = 0,
     ) -> None:
         super().__init__(seed)
-        if isinstance(round_size, bool) or not isinstance(round_size, int) or round_size < 2:
+        if not is_int(round_size) or round_size < 2:
             raise ValueError(f"The 'round_size' parameter must be an integer >= 2. Got {round_size!r} instead.")
-        if base not in ("random", "sobol"):
+        if not isinstance(base, str) or base not in ("random", "sobol"):
             raise ValueError(f"The 'base' parameter must be one of random, sobol. Got {base!r} instead.")
-        refine_box(Space(x=Float(0.0, 1.0)), [], Direction.MINIMIZE, top=top, margin=margin, min_width=min_width)  # validate
+        # refine_box checks top, margin and min_width
+        refine_box(Space(x=Float(0.0, 1.0)), [], Direction.MINIMIZE, top=top, margin=margin, min_width=min_width)
         self.round_size, self.top, self.margin, self.min_width, self.base = round_size, top, margin, min_width, base
         self._base: RandomSampler | SobolSampler = RandomSampler(seed) if base == "random" else SobolSampler(seed)
         self._boxes: dict[tuple[Any, ...], Box] = {}  # keyed by space, round and the trials it came from
