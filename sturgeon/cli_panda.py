@@ -24,7 +24,6 @@ from rich.tree import Tree
 
 from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
 from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignments
-from sturgeon.panda.control import check_changes
 from sturgeon.store import CommandState, StoreError
 
 panda_app = typer.Typer(
@@ -158,7 +157,7 @@ def start(
     with clean_errors():
         cfg = load_panda_config(config)
         run = Run.create(name or cfg.name, cfg.params, store=cfg.store, space=cfg.space, settings=cfg.settings,
-                         attrs={"config": cfg.raw, "config_path": str(cfg.path.resolve())})
+                         attrs={"config": cfg.raw, "config_path": str(cfg.path.resolve()), "ignored": cfg.ignored})
         out.print(f"run {run.name}: {cfg.settings.epochs} epochs, store {cfg.store}", highlight=False)
         _train(run, detach, quiet)
 
@@ -350,7 +349,7 @@ def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, re
     with clean_errors():
         _check_wait(wait)
         run = _open(name, store)
-        parsed = check_changes(run.space, parse_assignments(changes or []))  # as the run will see them (1 -> 1.0)
+        parsed = run.check(parse_assignments(changes or []))  # as the run will see them (1 -> 1.0)
         before = run.status().params  # read first: the run may apply the change before we look again
         cid = run.set(reason=reason, source="cli", **parsed)
         what = ", ".join(f"{k} {fmt(run.space.params.get(k), before.get(k))} -> {fmt(run.space.params.get(k), v)}"

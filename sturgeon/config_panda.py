@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sturgeon.config import TRAINER_METRICS, ConfigError, _int, data_section, load_function, read_toml
+from sturgeon.config import (_OPTIMIZER_PARAMS, TRAINER_METRICS, ConfigError, _int, data_section, load_function,
+                             read_toml)
 from sturgeon.panda import BabysitterRules, PandaSettings, default_space
 from sturgeon.space import Space, SpaceError
 from sturgeon.train import Trainable
@@ -60,16 +61,19 @@ class PandaConfig:
     make: Callable[[], Trainable]
     threads: int | None
     raw: dict[str, Any]
+    ignored: dict[str, str] = dataclasses.field(default_factory=dict)  # params the optimizer does not read, and why
 
 
 def load_panda_config(path: str | Path) -> PandaConfig:
     """Read and check a panda config; every problem is one ConfigError line naming the key."""
     path = Path(path)
-    return panda_config_from(read_toml(path, _SECTIONS), path)
+    return panda_config_from(read_toml(path, _SECTIONS), path, strict=True)
 
 
-def panda_config_from(raw: Mapping[str, Any], path: Path) -> PandaConfig:
-    """A config from its parsed tables; ``path`` anchors relative paths (a stored run is rebuilt this way)."""
+def panda_config_from(raw: Mapping[str, Any], path: Path, *, strict: bool = False) -> PandaConfig:
+    """A config from its parsed tables; ``path`` anchors relative paths (a stored run is rebuilt this way).
+    ``strict`` also refuses a [space] parameter the optimizer ignores (a new run); a stored run is rebuilt
+    without that check, so one started before it existed still resumes."""
     run = dict(raw.get("run", {}))
     bad = set(run) - _RUN_KEYS
     if bad:
@@ -90,7 +94,8 @@ def panda_config_from(raw: Mapping[str, Any], path: Path) -> PandaConfig:
             raise ConfigError(f"The 'run.metric' key must be one of {', '.join(TRAINER_METRICS)} for the built-in "
                               f"trainer. Got {metric!r} instead.")
     make = _factory(raw, path, params, builtin)
-    space = _space(raw, params, builtin)
+    ignored = _ignored(params) if builtin else {}
+    space = _space(raw, params, builtin, ignored if strict else {})
     if builtin:  # show every settable knob's starting value, defaults included
         from sturgeon.train import TrainParams
 
@@ -116,7 +121,18 @@ def panda_config_from(raw: Mapping[str, Any], path: Path) -> PandaConfig:
     store = Path(run.get("store", "sturgeon.db"))
     if not store.is_absolute():
         store = Path(os.path.normpath(path.parent / store))
-    return PandaConfig(path, str(run.get("name", path.stem)), store, params, space, settings, make, threads, dict(raw))
+    return PandaConfig(path, str(run.get("name", path.stem)), store, params, space, settings, make, threads, dict(raw),
+                       ignored)
+
+
+def _ignored(params: Mapping[str, Any]) -> dict[str, str]:
+    """The built-in trainer's params that the run's optimizer does not read, each with why: `panda set` of
+    one would be logged and change nothing (the same table `sturgeon tune` checks its [space] with)."""
+    from sturgeon.train import TrainParams
+
+    optimizer = TrainParams.from_dict(params).optimizer.value
+    return {name: f"optimizer '{optimizer}' does not use it (it is read by: {', '.join(sorted(users))})"
+            for name, users in _OPTIMIZER_PARAMS.items() if optimizer not in users}
 
 
 def _factory(raw: Mapping[str, Any], path: Path, params: dict[str, Any], builtin: bool) -> Callable[[], Trainable]:
@@ -165,12 +181,16 @@ def _factory(raw: Mapping[str, Any], path: Path, params: dict[str, Any], builtin
     return (lambda: cls(load())) if "data" in raw else cls  # type: ignore[return-value]
 
 
-def _space(raw: Mapping[str, Any], params: Mapping[str, Any], builtin: bool) -> Space:
-    """[space], or the built-in trainer's default; the starting values must lie inside it."""
+def _space(raw: Mapping[str, Any], params: Mapping[str, Any], builtin: bool, ignored: Mapping[str, str]) -> Space:
+    """[space], or the built-in trainer's default without what its optimizer ignores; the starting values must
+    lie inside it, and nothing in it may be a param the optimizer does not read (``ignored``)."""
     if "space" in raw:
         space = Space.from_dict(raw["space"])
+        unread = [n for n in space.names if n in ignored]
+        if unread:
+            raise ConfigError(f"The '{unread[0]}' parameter is in [space], but {ignored[unread[0]]}.")
     elif builtin:
-        space = default_space()
+        space = default_space(without=ignored)
     else:
         raise ConfigError("A [trainable] run needs a [space] naming what `sturgeon panda set` may change.")
     if builtin:

@@ -200,17 +200,23 @@ class Run:
     def _command(self, kind: CommandKind, args: Mapping[str, Any], source: str) -> int:
         return self.store.add_command(self.study_id, kind.value, args, source)
 
+    def check(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``changes`` as the run takes them, checked against its space and against what its trainable reads
+        (``attrs["ignored"]``: a config records the params its optimizer ignores); SpaceError names the first
+        bad one."""
+        return check_changes(self.space, changes, self.spec.attrs.get("ignored"))
+
     def set(self, *, reason: str = "", source: str = "api", **changes: Any) -> int:
         """Change hyperparameters at the next epoch boundary (or mini-batch, with ``apply="step"``); checked
         against the space now (SpaceError, nothing queued). Returns the command's id (see :meth:`wait`)."""
-        checked = check_changes(self.space, changes)
+        checked = self.check(changes)
         return self._command(CommandKind.SET, {"params": checked, "reason": reason}, source)
 
     def rollback(self, to: int, *, branch: int | None = None, reason: str = "", source: str = "api",
                  **changes: Any) -> int:
         """Go back to the checkpoint after epoch ``to`` (on the current branch's line, or on ``branch``) and
         continue from there as a new branch, with ``changes`` applied; the old branch is kept."""
-        checked = check_changes(self.space, changes) if changes else {}
+        checked = self.check(changes) if changes else {}
         status = self.status()
         on = status.branch if branch is None else branch
         if on not in {t.number for t in status.trials}:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sturgeon.panda.babysitter import ActionKind, Babysitter
 from sturgeon.panda.checkpoints import (Checkpoint, CheckpointWriter, Retention, checkpoint_path, list_checkpoints,
                                        read_state)
-from sturgeon.panda.control import CommandKind, EventKind, check_changes
+from sturgeon.panda.control import CommandKind, EventKind
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve
 from sturgeon.store import Command, CommandState, Event, StoreError
 from sturgeon.train import Trainable
@@ -409,9 +409,9 @@ class Session:
         kind, args = cmd.kind, cmd.args
         try:
             if kind == CommandKind.SET.value:
-                self._set(check_changes(self.run.space, args.get("params", {})), args.get("reason", ""), cmd.source)
+                self._set(self.run.check(args.get("params", {})), args.get("reason", ""), cmd.source)
             elif kind == CommandKind.ROLLBACK.value:
-                changes = check_changes(self.run.space, args["params"]) if args.get("params") else {}
+                changes = self.run.check(args["params"]) if args.get("params") else {}
                 self.writer.flush()
                 branches = self.store.branches(self.sid)
                 ckpt = find_checkpoint(self._checkpoints(), branches, args.get("branch", self.branch),

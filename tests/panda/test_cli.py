@@ -92,6 +92,14 @@ def test_start_status_set_rollback_in_the_terminal(tmp_path):
     (["set", "r", "lr=fast"], "error: The 'lr' parameter must be a number. Got 'fast' instead."),
     (["set", "r", "units=64"], "error: Unknown parameter 'units': this run may change lr, momentum."),
     (["set", "r", "lr"], "error: A change must look like name=value (e.g. lr=0.02). Got 'lr' instead."),
+    (["set", "r", "lr=0.1", "lr=0.2"], "error: The 'lr' parameter is given twice: lr=0.1 and lr=0.2. Give each "
+                                       "change once."),
+    (["rollback", "r", "--to", "0", "momentum=0.9", "momentum=0.95"], "error: The 'momentum' parameter is given "
+                                                                      "twice: momentum=0.9 and momentum=0.95."),
+    (["set", "r", "beta1=0.95"], "error: The 'beta1' parameter cannot be set to 0.95: optimizer 'momentum' does not "
+                                 "use it (it is read by: adam)."),
+    (["rollback", "r", "--to", "0", "rms_beta=0.9"], "error: The 'rms_beta' parameter cannot be set to 0.9: optimizer "
+                                                     "'momentum' does not use it (it is read by: rmsprop)."),
     (["set", "nope", "lr=0.1"], "error: No panda run named 'nope' in"),
     (["rollback", "r", "--to", "9"], "error: Branch 0 of 'r' has no checkpoint at epoch 9; it has: 0, 1."),
     (["pause", "r"], "error: The run 'r' is finished, not running: nothing to pause."),
@@ -111,11 +119,29 @@ def test_bad_commands_are_one_line_exit_2_and_change_nothing(tmp_path, args, mes
     ("[babysitter]\nlr_cut = 2.0\n", "The 'babysitter.lr_cut' key must be a number in (0, 1). Got 2.0 instead."),
     ("[babysitter]\ncut = 0.5\n", "Unknown key 'babysitter.cut'. Known:"),
     ("[extra]\n", "Unknown section [extra]"),
+    ('beta1 = { type = "float", lo = 0.5, hi = 0.999 }\n', "The 'beta1' parameter is in [space], but optimizer "
+                                                          "'momentum' does not use it (it is read by: adam)."),
 ])
 def test_bad_configs_are_refused_before_anything_is_stored(tmp_path, extra, message):
     code, text = cli("start", str(config(tmp_path, extra=extra)))
     assert code == 2 and message in text and text.count("\n") == 1, text
     assert not (tmp_path / "s.db").exists()
+
+
+def test_the_default_space_leaves_out_what_the_optimizer_does_not_read(tmp_path):
+    cfg = config(tmp_path, epochs=1)
+    cfg.write_text(cfg.read_text().split("[space]")[0])  # no [space]: the built-in trainer's default
+    assert cli("start", str(cfg), "-q")[0] == 0
+    db = str(tmp_path / "s.db")
+    run = Run.open("r", db)
+    assert run.space.names == ["lr", "momentum", "l2", "keep_prob"]  # no beta1, beta2, rms_beta under momentum
+    for change, readers in (("beta1=0.95", "adam"), ("beta2=0.99", "adam"), ("rms_beta=0.9", "rmsprop")):
+        code, text = cli("set", "r", change, "--store", db)
+        name, value = change.split("=")
+        assert code == 2 and text == (f"error: The '{name}' parameter cannot be set to {value}: optimizer 'momentum' "
+                                      f"does not use it (it is read by: {readers}).\n"), text
+    assert run.store.commands(run.study_id) == []  # nothing queued
+    assert cli("set", "r", "momentum=0.95", "--store", db)[0] == 0
 
 
 def test_space_must_hold_updatable_params_and_the_start(tmp_path):
