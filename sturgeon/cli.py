@@ -58,21 +58,41 @@ def _counts(trials: list[TrialRecord]) -> str:
     return ", ".join(f"{n} {s}" for s, n in counts.items()) or "no trials"
 
 
+def _failure_summary(trials: list[TrialRecord], limit: int = 5) -> list[str]:
+    """Why trials failed, grouped: "3 x ValueError: ... (at obj.py:12)", most frequent first."""
+    counts: dict[str, int] = {}
+    for t in trials:
+        if t.state in (TrialState.FAILED, TrialState.DIVERGED):
+            key = f"{t.state.value}: {t.error or 'no reason recorded'}"
+            counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines = [f"{n} x {why}" for why, n in ranked[:limit]]
+    if len(ranked) > limit:
+        lines.append(f"... and {sum(n for _, n in ranked[limit:])} more with {len(ranked) - limit} other reasons")
+    return lines
+
+
 @app.command()
 def tune(
     config: Path = typer.Argument(..., help="A TOML study config (see examples/)."),
     n_trials: Optional[int] = typer.Option(
         None, "--n-trials", "-n", help="Run this many more trials (default: what study.n_trials still lacks)."),
+    retry: bool = typer.Option(False, "--retry", help="Run failed trials again with their own params (interrupted "
+                               "ones always run again); the new run takes the failed one's place."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run (or resume) the study a config describes; show progress and the leaderboard.
 
-    Running a config again resumes its study and runs only the trials that ``study.n_trials`` still lacks
-    (interrupted trials do not count), so a study killed at trial 15 of 20 finishes with 20.
+    Running a config again resumes its study and runs only the trials that study.n_trials still lacks.
+    Interrupted trials (a kill, Ctrl-C, the timeout) do not count and run again first with their own params,
+    so a study killed at trial 15 of 20 finishes with the same 20 trials. Failed trials count; --retry runs
+    them again. Exit code 1 when no trial of this run completed, 2 for bad input, 130 on Ctrl-C.
     """
     from sturgeon.config import load_config
 
     with _clean_errors():
+        if n_trials is not None and n_trials < 1:
+            raise ValueError(f"The '--n-trials' option must be an integer >= 1. Got {n_trials} instead.")
         cfg = load_config(config)
         if "data" in cfg.raw:
             # n_jobs trials side by side must not oversubscribe the cores: n_jobs x threads <= cores by default
@@ -80,15 +100,25 @@ def tune(
 
             torch.set_num_threads(cfg.threads)
         study = Study(cfg.name, cfg.space, metric=cfg.metric, direction=cfg.direction, sampler=cfg.sampler,
-                      store=cfg.store, attrs={"config": cfg.raw}, load_if_exists=True)
-        counted = sum(t.state is not TrialState.INTERRUPTED for t in study.trials)
+                      scheduler=cfg.scheduler, store=cfg.store, attrs={"config": cfg.raw},
+                      definition=cfg.definition, load_if_exists=True)
+        retry_states = (TrialState.INTERRUPTED, TrialState.FAILED) if retry else (TrialState.INTERRUPTED,)
+        counted = study.count(excluding=retry_states)
         total = n_trials if n_trials is not None else max(0, cfg.n_trials - counted)
         if study.interrupted_on_open:
-            err.print(f"[yellow]{study.interrupted_on_open} trial(s) left running by a dead process were marked interrupted.")
+            err.print(f"[yellow]{study.interrupted_on_open} trial(s) left running by a dead process were marked "
+                      "interrupted; they run again first.")
+        if total == 0:
+            study.close()
+            failed = sum(t.state is TrialState.FAILED for t in study.current_trials())
+            hint = f"; --retry runs the {failed} failed again" if failed else ""
+            err.print(f"The study '{study.name}' already has its {cfg.n_trials} trials "
+                      f"({_counts(study.current_trials())}): nothing to run. -n N runs N more{hint}.",
+                      highlight=False, markup=False)
         done_before = len(study.trials)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                      TimeRemainingColumn(), console=err, disable=quiet, transient=False) as progress:
+                      TimeRemainingColumn(), console=err, disable=quiet or total == 0, transient=False) as progress:
             task = progress.add_task(f"{study.name}", total=total, best="-")
 
             def on_trial(s: Study, rec: TrialRecord) -> None:
@@ -96,13 +126,28 @@ def tune(
                 progress.update(task, advance=1, best="-" if best is None else f"{best.value:.4g}")
 
             try:
-                if cfg.caviar is not None and cfg.trainer is not None:  # fused: many models in one process
+                if total == 0:
+                    pass
+                elif cfg.caviar is not None and cfg.trainer is not None:  # fused: many models in one process
                     from sturgeon.caviar import run_caviar
 
                     run_caviar(study, cfg.trainer.data, cfg.trainer.fixed, total, cfg.trainer.epochs, cfg.caviar,
-                               callbacks=[on_trial])
+                               callbacks=[on_trial], timeout=cfg.timeout)
                 else:
-                    study.optimize(cfg.objective, total, n_jobs=cfg.n_jobs, timeout=cfg.timeout, callbacks=[on_trial])
+                    import warnings
+
+                    from sturgeon.study import FailedTrialsWarning
+
+                    with warnings.catch_warnings():  # the CLI shows failures itself, grouped, below
+                        warnings.simplefilter("ignore", FailedTrialsWarning)
+                        study.optimize(cfg.objective, total, n_jobs=cfg.n_jobs, timeout=cfg.timeout,
+                                       callbacks=[on_trial], retry=retry_states)
+            except KeyboardInterrupt:
+                progress.stop()
+                ran = study.trials[done_before:]
+                err.print(f"[yellow]interrupted: {len(ran)} trials this run ({_counts(ran)}); run the same command "
+                          "again to resume (interrupted trials run again first).", highlight=False)
+                raise typer.Exit(130) from None
             finally:
                 study.close()
         out.print(_leaderboard(study, 10))
@@ -110,6 +155,22 @@ def tune(
             _print_diagnosis(study, cfg.raw.get("model", {}).get("target_error"))
         ran = study.trials[done_before:]
         out.print(f"{len(ran)} trials this run ({_counts(ran)}); store: {cfg.store}", highlight=False)
+        interrupted = sum(t.state is TrialState.INTERRUPTED for t in ran)
+        if interrupted:
+            err.print(f"{interrupted} interrupted trial(s) run again first when you run the same command.",
+                      highlight=False)
+        reasons = _failure_summary(ran)
+        if reasons:
+            err.print("why trials failed:", highlight=False)
+            for line in reasons:
+                err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        # a script must be able to tell "no result": this run's trials all broke, or there is nothing at all
+        if (ran and not any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ran)) or (
+                not ran and study.best is None):
+            what = "no trial of this run completed" if ran else "the study has no complete trial"
+            err.print(f"[bold red]error:[/] {what}; `sturgeon show {escape(study.name)} --all` lists every trial "
+                      "with its reason.", highlight=False)
+            raise typer.Exit(1)
 
 
 def _print_diagnosis(study: Study, target_error: float | None) -> None:
@@ -141,17 +202,53 @@ def studies(store: Path = STORE_OPTION) -> None:
         out.print(table)
 
 
+def _reasons(s: Study) -> dict[int, str]:
+    """Each trial's reason for how it ended: its error, or the event that stopped it (halving, a scheduler)."""
+    out: dict[int, str] = {}
+    for e in s.events():
+        if e.kind in ("stop", "diverged") and e.reason:
+            out[e.trial] = e.reason
+        elif e.kind == "retry":
+            out.setdefault(e.trial, e.reason)
+    for t in s.trials:
+        if t.error:
+            out[t.number] = t.error
+    return out
+
+
+def _all_trials(s: Study) -> Table:
+    table = Table(title=f"{s.name}: every trial", title_justify="left")
+    for col in ("trial", "state", s.metric, *s.space.names, "epochs", "reason"):
+        table.add_column(col, justify="left" if col in ("state", "reason") else "right")
+    reasons = _reasons(s)
+    for t in s.trials:
+        value = "-" if t.value is None else f"{t.value:.5g}"
+        table.add_row(str(t.number), t.state.value, value,
+                      *(escape(fmt(s.space.params.get(n), t.params.get(n))) for n in s.space.names),
+                      str(len(t.curve)), escape(reasons.get(t.number, "")))
+    return table
+
+
 @app.command()
-def show(study: str, store: Path = STORE_OPTION, top: int = typer.Option(10, help="How many trials.")) -> None:
+def show(
+    study: str,
+    store: Path = STORE_OPTION,
+    top: int = typer.Option(10, help="How many of the best complete trials."),
+    all_trials: bool = typer.Option(False, "--all", "-a", help="Every trial, with its state and the reason it "
+                                    "ended (failed, pruned by halving, diverged, interrupted)."),
+) -> None:
     """The leaderboard of a study: its best trials, params shown on their scale."""
     with _clean_errors():
+        if top < 1:
+            raise ValueError(f"The '--top' option must be an integer >= 1. Got {top} instead.")
         s = _open(study, store)
-        out.print(_leaderboard(s, top))
+        out.print(_all_trials(s) if all_trials else _leaderboard(s, top))
         out.print(f"{len(s.trials)} trials: {_counts(s.trials)}", highlight=False)
 
 
 @app.command()
-def best(study: str, store: Path = STORE_OPTION, as_json: bool = typer.Option(False, "--json")) -> None:
+def best(study: str, store: Path = STORE_OPTION,
+         as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout, for scripts.")) -> None:
     """The best trial of a study (``--json`` for scripts)."""
     with _clean_errors():
         s = _open(study, store)
@@ -204,8 +301,19 @@ def export(
         if output is None:
             sys.stdout.write(text)
         else:
+            _check_output(output, "--output")
             output.write_text(text)
             err.print(f"wrote {len(rows)} trials to {output}", highlight=False)
+
+
+def _check_output(path: Path, option: str, suffixes: tuple[str, ...] = ()) -> None:
+    """An output file must be writable where it is named: refused in one line before anything is computed."""
+    if suffixes and path.suffix not in suffixes:
+        raise ValueError(f"The '{option}' option must name a {' or '.join(suffixes)} file. Got '{path}' instead.")
+    if path.is_dir():
+        raise ValueError(f"The '{option}' option names a folder: '{path}'; give a file name.")
+    if not path.parent.is_dir():
+        raise ValueError(f"The '{option}' option names a file in a folder that does not exist: '{path.parent}'.")
 
 
 def _finite(obj: Any) -> Any:
@@ -229,6 +337,8 @@ def refine(
 ) -> None:
     """Zoom in: the smaller space where the best trials cluster, printed and optionally saved."""
     with _clean_errors():
+        if output is not None:
+            _check_output(output, "--output", (".toml", ".json"))
         s = _open(study, store)
         complete = [t for t in s.trials if t.state is TrialState.COMPLETE]
         if len(complete) < 2:
@@ -244,7 +354,8 @@ def refine(
         out.print(table)
         if output is not None:
             new.save(output)
-            err.print(f"wrote the refined space to {output}", highlight=False)
+            err.print(f"wrote the refined space to {output}; a config takes it as [space] file = \"{output.name}\" "
+                      "(give that study a new name)", highlight=False, markup=False)
 
 
 def _range(p: Param) -> str:

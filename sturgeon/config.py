@@ -14,16 +14,23 @@ seed = 0
 type = "coarse_to_fine"
 round_size = 10
 
+[scheduler]                   # fifo (default) | asha: successive halving at rung steps (counted from 1)
+type = "asha"
+rungs = [1, 3, 9]
+eta = 3
+
 [objective]                   # a Python function objective(trial) -> float
 function = "sturgeon.testfunctions:curve_objective"
 
 [space]
 lr = { type = "float", lo = 1e-4, hi = 1.0, scale = "log" }
 beta = { type = "float", lo = 0.9, hi = 0.999, scale = "reverse_log" }
+# or: file = "fine.toml"      # a space file written by `sturgeon refine -o fine.toml`, relative to this file
 ```
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import sys
@@ -40,11 +47,12 @@ except ModuleNotFoundError:  # Python 3.10
 from sturgeon.caviar.groups import DEFAULT_BUDGET
 from sturgeon.caviar.runner import CaviarSettings
 from sturgeon.samplers import Sampler, sampler_from_dict
-from sturgeon.space import Space
+from sturgeon.schedulers import Scheduler, SuccessiveHalving, scheduler_from_dict
+from sturgeon.space import Space, SpaceError
 
 __all__ = ["ConfigError", "TuneConfig", "load_config", "load_function", "read_toml", "data_section"]
 
-_SECTIONS = {"study", "sampler", "objective", "space", "data", "model", "caviar"}
+_SECTIONS = {"study", "sampler", "scheduler", "objective", "space", "data", "model", "caviar"}
 # Metrics the built-in trainer reports each epoch: the only names [study] metric may take with [data].
 TRAINER_METRICS = ("train_cost", "train_error", "dev_cost", "dev_error")
 # Params that only one optimizer reads: searching them under another optimizer is a silent no-op.
@@ -75,6 +83,8 @@ class TuneConfig:
     raw: dict[str, Any] = field(default_factory=dict)
     trainer: TrainerSetup | None = None  # the built-in trainer's data and fixed settings, when [data] is given
     caviar: CaviarSettings | None = None  # fused training (the default with the built-in trainer); None: off
+    scheduler: Scheduler | None = None  # early stopping of unfused trials ([scheduler], or [caviar] rungs)
+    definition: dict[str, Any] = field(default_factory=dict)  # what defines the trials: stored, checked on resume
 
 
 @dataclass
@@ -82,6 +92,7 @@ class TrainerSetup:
     data: Any  # sturgeon.train.Dataset
     fixed: dict[str, Any]
     epochs: int
+    data_identity: dict[str, Any] = field(default_factory=dict)  # the built-in name, or the file's fingerprint
 
 
 def load_function(ref: str, key: str = "objective.function", folder: Path | None = None) -> Callable[[Any], Any]:
@@ -118,10 +129,16 @@ def read_toml(path: Path, sections: set[str]) -> dict[str, Any]:
     """A config file's tables, checked to be known sections."""
     if not path.exists():
         raise ConfigError(f"The config file does not exist: '{path}'.")
+    if path.is_dir():
+        raise ConfigError(f"The config file '{path}' is a folder; give the path of a .toml file.")
     try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"The config file '{path}' is not valid TOML: it is not UTF-8 text.") from None
+    except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"The config file '{path}' is not valid TOML: {e}.") from None
+    except OSError as e:
+        raise ConfigError(f"The config file '{path}' cannot be read ({e.strerror or e}).") from None
     for section, value in raw.items():
         if not isinstance(value, dict):
             raise ConfigError(f"The '{section}' key must be a [{section}] table. Got {value!r} instead.")
@@ -131,59 +148,123 @@ def read_toml(path: Path, sections: set[str]) -> dict[str, Any]:
     return raw
 
 
+def _space_section(path: Path, spec: Mapping[str, Any]) -> Space:
+    """[space]: the parameters, or ``file = "fine.toml"`` naming a space file (relative to the config)."""
+    if "file" in spec:
+        if len(spec) > 1:
+            raise ConfigError("The [space] section takes either 'file' or parameters, not both.")
+        ref = spec["file"]
+        if not isinstance(ref, str) or not ref:
+            raise ConfigError(f"The 'space.file' key must be a path to a .toml or .json space file. Got {ref!r} instead.")
+        file = Path(ref) if Path(ref).is_absolute() else path.parent / ref
+        try:
+            return Space.load(file)
+        except SpaceError as e:
+            raise ConfigError(f"The 'space.file' key names '{ref}': {e}") from None
+    return Space.from_dict(spec)
+
+
+def _number(section: Mapping[str, Any], key: str, where: str) -> float | None:
+    v = section.get(key)
+    if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v == float("inf")):
+        raise ConfigError(f"The '{where}.{key}' key must be a number of seconds > 0. Got {v!r} instead.")
+    return v
+
+
 def load_config(path: str | Path) -> TuneConfig:
-    """Read and check a tune config; every problem is one ConfigError line naming the key."""
+    """Read and check a tune config; every problem is one ConfigError line naming the key.
+
+    1. [study]: every key known and of its type;
+    2. [space] (inline or from a file), [sampler] and [scheduler];
+    3. the objective: [objective] function, or the built-in trainer on [data] with [model]'s fixed settings;
+    4. the trials' definition (data identity, fixed settings), which the study stores and checks on resume;
+    5. early stopping: [caviar] rungs halve a fused group; unfused, they (or [scheduler]) drive ASHA.
+    """
     path = Path(path)
     raw = read_toml(path, _SECTIONS)
     study = raw.get("study", {})
-    bad = set(study) - _STUDY_KEYS
+    bad = set(study) - _STUDY_KEYS  # 1)
     if bad:
         raise ConfigError(f"Unknown key 'study.{sorted(bad)[0]}'. Known: {', '.join(sorted(_STUDY_KEYS))}.")
-    if "space" not in raw:
-        raise ConfigError(f"The config '{path}' has no [space] section: name at least one parameter to tune.")
-    space = Space.from_dict(raw["space"])
-    seed = _int(study, "seed", 0, 0, "study")
-    sampler_spec = dict(raw.get("sampler", {}))
-    sampler_spec.setdefault("seed", seed)
-    sampler = sampler_from_dict(sampler_spec)
-    direction = study.get("direction", "minimize")
-    if direction not in ("minimize", "maximize"):
-        raise ConfigError(f"The 'study.direction' key must be one of minimize, maximize. Got {direction!r} instead.")
-    timeout = study.get("timeout")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ConfigError(f"The 'study.timeout' key must be a number of seconds > 0. Got {timeout!r} instead.")
     for key in ("name", "store", "metric"):
         if key in study and (not isinstance(study[key], str) or not study[key]):
             raise ConfigError(f"The 'study.{key}' key must be a non-empty string. Got {study[key]!r} instead.")
+    direction = study.get("direction", "minimize")
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"The 'study.direction' key must be one of minimize, maximize. Got {direction!r} instead.")
+    seed = _int(study, "seed", 0, 0, "study")
+    n_trials = _int(study, "n_trials", 20, 1, "study")
+    timeout = _number(study, "timeout", "study")
+    if "space" not in raw:  # 2)
+        raise ConfigError(f"The config '{path}' has no [space] section: name at least one parameter to tune.")
+    space = _space_section(path, raw["space"])
+    sampler_spec = dict(raw.get("sampler", {}))
+    sampler_spec.setdefault("seed", seed)
+    sampler = sampler_from_dict(sampler_spec)
+    scheduler = scheduler_from_dict(raw["scheduler"]) if "scheduler" in raw else None
     store = Path(study.get("store", "sturgeon.db"))
     if not store.is_absolute():
         store = Path(os.path.normpath(path.parent / store))
-    objective_spec = raw.get("objective", {})
+    objective_spec = dict(raw.get("objective", {}))
+    if set(objective_spec) - {"function"}:
+        raise ConfigError(f"Unknown key 'objective.{sorted(set(objective_spec) - {'function'})[0]}'. Known: function.")
     if "function" in objective_spec and "data" in raw:
         raise ConfigError(f"The config '{path}' has both [objective] and [data]: use one (a function, or the built-in trainer).")
-    if "function" in objective_spec:
-        objective = load_function(str(objective_spec["function"]), folder=path.parent)
-        trainer = None
+    metric = str(study.get("metric", "dev_error" if "data" in raw else "value"))
+    trainer = None
+    if "function" in objective_spec:  # 3)
+        ref = objective_spec["function"]
+        if not isinstance(ref, str):
+            raise ConfigError(f"The 'objective.function' key must look like 'package.module:function'. Got {ref!r} instead.")
+        if "model" in raw or "caviar" in raw:
+            extra = "model" if "model" in raw else "caviar"
+            raise ConfigError(f"The [{extra}] section needs the built-in trainer: give [data], not [objective].")
+        objective = load_function(ref, folder=path.parent)
+        definition: dict[str, Any] = {"objective": ref}
     elif "data" in raw:
-        trainer = _trainer_setup(path, raw, space, seed, str(study.get("metric", "dev_error")))
+        trainer = _trainer_setup(path, raw, space, seed, metric)
         from sturgeon.trainable import TrainableObjective
         from sturgeon.train import Trainer
 
         data = trainer.data
-        objective = TrainableObjective(lambda: Trainer(data), trainer.fixed, trainer.epochs,
-                                       str(study.get("metric", "dev_error")))
+        objective = TrainableObjective(lambda: Trainer(data), trainer.fixed, trainer.epochs, metric)
+        definition = {"data": trainer.data_identity, "model": trainer.fixed, "epochs": trainer.epochs}  # 4)
     else:
         raise ConfigError(
             f"The config '{path}' has no objective: give [data] (and [model]) for the built-in trainer, "
             "or [objective] function = 'module:function'."
         )
-    n_jobs = _int(study, "n_jobs", 1, 1, "study")
+    caviar = _caviar_settings(raw, trainer is not None)
+    fused = caviar is not None and caviar.fused
+    # unfused, the built-in trainer's small models run fastest one torch thread each, trials side by side
+    # (BENCHMARKS.md#threads); a plain function keeps one trial at a time unless asked
+    cores = os.cpu_count() or 1
+    n_jobs = _int(study, "n_jobs", cores if trainer is not None and not fused else 1, 1, "study")
+    threads = _int(study, "threads", max(1, cores // n_jobs) if fused else 1, 1, "study")
+    if caviar is not None:
+        caviar.n_jobs = n_jobs
+    scheduler = _rung_table(caviar, scheduler)  # 5)
+    if caviar is not None and fused and isinstance(scheduler, SuccessiveHalving):
+        caviar.rungs, caviar.eta = tuple(scheduler.rungs), scheduler.eta
+        scheduler = None  # fused: the group halves its own models with the same rung table
     return TuneConfig(
-        path=path, name=str(study.get("name", path.stem)), store=store, metric=str(study.get("metric", "dev_error" if "data" in raw else "value")),
-        direction=direction, n_trials=_int(study, "n_trials", 20, 1, "study"),
-        n_jobs=n_jobs, threads=_int(study, "threads", max(1, (os.cpu_count() or 1) // n_jobs), 1, "study"), seed=seed, timeout=timeout, sampler=sampler, space=space,
-        objective=objective, raw=raw, trainer=trainer, caviar=_caviar_settings(raw, trainer is not None, n_jobs),
+        path=path, name=str(study.get("name", path.stem)), store=store, metric=metric,
+        direction=direction, n_trials=n_trials, n_jobs=n_jobs, threads=threads, seed=seed, timeout=timeout,
+        sampler=sampler, space=space, objective=objective, raw=raw, trainer=trainer,
+        caviar=caviar if fused else None, scheduler=scheduler, definition=definition,
     )
+
+
+def _rung_table(caviar: CaviarSettings | None, scheduler: Scheduler | None) -> Scheduler | None:
+    """One rung table from [caviar] rungs/eta or [scheduler]; both given and different is refused."""
+    if caviar is None or not caviar.rungs:
+        return scheduler
+    table = SuccessiveHalving(caviar.rungs, caviar.eta)
+    if scheduler is None:
+        return table
+    if not isinstance(scheduler, SuccessiveHalving) or (tuple(scheduler.rungs), scheduler.eta) != (table.rungs, table.eta):
+        raise ConfigError("Both [caviar] rungs and [scheduler] set early stopping, differently: keep one.")
+    return scheduler
 
 
 _DATA_TYPES: dict[str, tuple[type, ...]] = {
@@ -245,15 +326,29 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
             if users and optimizer not in users:
                 raise ConfigError(f"The '{pname}' parameter is searched, but optimizer '{optimizer}' does not use it "
                                   f"(it is read by: {', '.join(sorted(users))}).")
-    data = load_data(name, seed=int(data_spec.pop("seed", seed)), **data_spec)  # 1)
-    return TrainerSetup(data, model, int(epochs))
+    data_seed = int(data_spec.pop("seed", seed))
+    data = load_data(name, seed=data_seed, **data_spec)  # 1)
+    return TrainerSetup(data, model, int(epochs), _data_identity(name, {"seed": data_seed, **data_spec}))
+
+
+def _data_identity(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What the trials were trained on: a built-in's name, or a file's name and the SHA-256 of its bytes (a
+    file changed under the same name is other data), with the split and normalization options."""
+    if not name.endswith((".npz", ".csv")):
+        return {"name": name, **options}
+    digest = hashlib.sha256()
+    with open(name, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": Path(name).name, "sha256": digest.hexdigest(), **options}
 
 
 _CAVIAR_KEYS = {"fused", "rungs", "eta", "refill", "memory_mb", "max_models"}
 
 
-def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool, n_jobs: int = 1) -> CaviarSettings | None:
-    """[caviar]: fused training is on by default for the built-in trainer; ``fused = false`` turns it off."""
+def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool) -> CaviarSettings | None:
+    """[caviar]: fused training is on by default for the built-in trainer; ``fused = false`` turns it off
+    (its rungs and eta then halve the unfused trials; the keys that only mean something fused are refused)."""
     spec = dict(raw.get("caviar", {}))
     bad = set(spec) - _CAVIAR_KEYS
     if bad:
@@ -266,7 +361,10 @@ def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool, n_jobs: int = 1)
             raise ConfigError("The [caviar] section needs the built-in trainer: give [data] (and [model]).")
         return None
     if not fused:
-        return None
+        only_fused = sorted(set(spec) & {"refill", "memory_mb", "max_models"})
+        if only_fused:
+            raise ConfigError(f"The 'caviar.{only_fused[0]}' key only applies to fused training; "
+                              "remove it or set fused = true.")
     rungs = spec.get("rungs", [])
     if not isinstance(rungs, list):
         raise ConfigError(f"The 'caviar.rungs' key must be a list of epochs. Got {rungs!r} instead.")
@@ -281,6 +379,6 @@ def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool, n_jobs: int = 1)
         _int(spec, "max_models", 1, 1, "caviar")
     try:
         return CaviarSettings(rungs=tuple(rungs), eta=_int(spec, "eta", 3, 2, "caviar"), refill=spec.get("refill", False),
-                              budget=int(memory * 2**20), max_models=max_models, n_jobs=n_jobs)
+                              budget=int(memory * 2**20), max_models=max_models, fused=fused)
     except ValueError as e:
         raise ConfigError(str(e)) from None

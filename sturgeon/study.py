@@ -8,14 +8,16 @@ True
 """
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 import traceback
+import warnings
 import weakref
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from sturgeon.space import Space
 from sturgeon.store import Event, SQLiteStore, Store, StoreError, StudySpec
 from sturgeon.trial import Direction, Trial, TrialPruned, TrialRecord, TrialState, value_of
 
-__all__ = ["Study", "StudyError"]
+__all__ = ["Study", "StudyError", "FailedTrialsWarning"]
 
 Objective = Callable[[Trial], Any]
 Callback = Callable[["Study", TrialRecord], None]
@@ -34,6 +36,36 @@ Callback = Callable[["Study", TrialRecord], None]
 
 class StudyError(RuntimeError):
     """The study cannot go on (e.g. every recent trial failed); the message says why."""
+
+
+class FailedTrialsWarning(UserWarning):
+    """Some trials of an ``optimize`` call failed (their objective raised or returned no number); each is
+    recorded FAILED with its error, and the search went on. ``catch=()`` re-raises instead."""
+
+
+# The event that marks a trial as a re-run of an earlier one: it takes that trial's place in the study's view.
+RETRY = "retry"
+_NOT_COUNTED = (TrialState.INTERRUPTED,)
+_RETRYABLE = frozenset({TrialState.INTERRUPTED, TrialState.FAILED})  # the states a retry may re-run
+
+
+def _changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """What differs between two nested settings, one phrase per key: "data.name was 'a' and is now 'b'".
+
+    >>> _changes({"data": {"name": "a", "seed": 0}}, {"data": {"name": "b", "seed": 0}})
+    ["data.name was 'a' and is now 'b'"]
+    """
+    missing = object()
+    out = []
+    for key in sorted(set(old) | set(new)):
+        x, y = old.get(key, missing), new.get(key, missing)
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            out += _changes(x, y, f"{prefix}{key}.")
+        elif x != y:
+            was = "unset" if x is missing else repr(x)
+            now = "unset" if y is missing else repr(y)
+            out.append(f"{prefix}{key} was {was} and is now {now}")
+    return out
 
 
 def _open_store(store: Store | str | Path | None, readonly: bool = False) -> Store:
@@ -64,10 +96,16 @@ def _direction(direction: str | Direction) -> Direction:
 class Study:
     """Trials of one search space, one objective metric and direction, one sampler — stored durably.
 
-    ``store`` is a path to an SQLite file (created if needed), a ``Store``, or None for memory only.
-    ``sampler`` and ``scheduler`` are objects or their dict descriptions (``{"type": "sobol", "seed": 1}``).
-    The study's process is the only writer of its trials; opening a study whose writer died marks the
-    trials it left running as INTERRUPTED.
+    ``store`` is a path to an SQLite file (created if needed; its folder must exist), a ``Store``, or None for
+    memory only. ``sampler`` and ``scheduler`` are objects or their dict descriptions
+    (``{"type": "sobol", "seed": 1}``). ``definition`` is what defines the trials beyond the space — the data
+    and the fixed training settings: it is stored with a new study, and resuming the study with another
+    definition is refused, naming what changed (trials of two datasets never share a leaderboard).
+
+    The study's process is the only writer of its trials; opening a study whose writer died marks the trials
+    it left running as INTERRUPTED. The next ``ask`` re-runs an interrupted trial's params before drawing new
+    ones: the re-run takes its place in what the sampler and scheduler see, so a study killed at any point and
+    resumed proposes, ranks and prunes as one that never stopped.
     """
 
     def __init__(
@@ -81,6 +119,7 @@ class Study:
         scheduler: Scheduler | Mapping[str, Any] | None = None,
         store: Store | str | Path | None = None,
         attrs: Mapping[str, Any] | None = None,
+        definition: Mapping[str, Any] | None = None,
         load_if_exists: bool = False,
         max_failures_in_a_row: int = 10,
     ) -> None:
@@ -93,27 +132,36 @@ class Study:
         self.direction = _direction(direction)
         self.sampler = sampler if isinstance(sampler, Sampler) else sampler_from_dict(sampler)
         self.scheduler = scheduler if isinstance(scheduler, Scheduler) else scheduler_from_dict(scheduler)
+        self.scheduler.attach(metric, self.direction)
         self.store = _open_store(store)
         self.name = name or time.strftime("study-%Y%m%d-%H%M%S")
         self.max_failures_in_a_row = max_failures_in_a_row
         self.interrupted_on_open = 0
         self._lock = threading.RLock()
+        attrs = dict(attrs or {})
+        if definition is not None:
+            attrs["definition"] = json.loads(json.dumps(dict(definition)))  # as it will read back from the store
         spec = StudySpec(
             name=self.name, space=self.space.to_dict(), metric=metric, direction=self.direction.value,
-            sampler=self.sampler.to_dict(), scheduler=self.scheduler.to_dict(), attrs=dict(attrs or {}),
+            sampler=self.sampler.to_dict(), scheduler=self.scheduler.to_dict(), attrs=attrs,
         )
+        where = getattr(self.store, "path", "the store")
         found = self.store.study_spec(self.name)
         if found is not None and not load_if_exists:
             raise StoreError(
-                f"A study named '{self.name}' already exists in '{getattr(self.store, 'path', 'the store')}'; "
+                f"A study named '{self.name}' already exists in '{where}'; "
                 "pass load_if_exists=True (or use Study.load) to resume it."
             )
         if found is not None:
             self._id, stored = found
-            if stored.space != spec.space or stored.metric != metric or stored.direction != spec.direction:
+            changed = _changes({"space": stored.space, "metric": stored.metric, "direction": stored.direction},
+                               {"space": spec.space, "metric": metric, "direction": spec.direction})
+            if definition is not None and "definition" in stored.attrs:
+                changed += _changes({"definition": stored.attrs["definition"]}, {"definition": attrs["definition"]})
+            if changed:
                 raise StoreError(
-                    f"The study '{self.name}' exists with another space, metric or direction; "
-                    "resume it with Study.load or choose another name."
+                    f"The study '{self.name}' in '{where}' was created with other settings ({'; '.join(changed)}); "
+                    "its trials would not compare with new ones: give the new settings another study name."
                 )
             self.attrs = stored.attrs
         else:
@@ -129,6 +177,7 @@ class Study:
                 older()._superseded = True  # type: ignore[union-attr]
             _WRITERS[key] = weakref.ref(self)
         self._records: list[TrialRecord] = self.store.trials(self._id)
+        self._load_draws()
         self._live: dict[int, Trial] = {}
         self._failures_in_a_row = 0
         self._best: TrialRecord | None = None  # kept up to date by tell(), so progress callbacks stay O(1)
@@ -145,12 +194,72 @@ class Study:
         return cls(name, Space.from_dict(spec.space), metric=spec.metric, direction=spec.direction,
                    sampler=spec.sampler, scheduler=spec.scheduler, store=st, load_if_exists=True)
 
+    # -- draws: the study as the sampler and the scheduler see it -------------------------------------------------
+    # Draw d is the d-th point the study asked for. A retry re-runs a draw's params as a new trial, which then
+    # stands for that draw; samplers and schedulers see one record per draw, numbered by draw, so a study
+    # with retries proposes and ranks exactly as one whose trials never broke.
+    def _load_draws(self) -> None:
+        retry_of: dict[int, int] = {}
+        if self._records:
+            for e in self.store.events(self._id):
+                if e.kind == RETRY and isinstance(e.old, int) and e.trial < len(self._records) and e.old < e.trial:
+                    # the event is written before its trial: a stale one (its trial never written) is told
+                    # apart by the params, which a fresh draw at that number would not share
+                    if self._records[e.trial].params == self._records[e.old].params:
+                        retry_of[e.trial] = e.old
+        self._draws: list[int] = []  # draw -> the trial that stands for it now
+        self._draw_of: dict[int, int] = {}  # trial -> its draw
+        for t in self._records:
+            if t.number in retry_of and retry_of[t.number] in self._draw_of:
+                d = self._draw_of[retry_of[t.number]]
+                self._draws[d] = t.number
+            else:
+                d = len(self._draws)
+                self._draws.append(t.number)
+            self._draw_of[t.number] = d
+        self._view: list[TrialRecord] = [self._viewed(self._records[n]) for n in self._draws]
+        # draws whose current trial may be retried, so that ask() need not scan every draw
+        self._broken: set[int] = {d for d, n in enumerate(self._draws) if self._records[n].state in _RETRYABLE}
+
+    def _viewed(self, rec: TrialRecord) -> TrialRecord:
+        d = self._draw_of[rec.number]
+        return rec if d == rec.number else replace(rec, number=d)
+
+    def _update(self, rec: TrialRecord) -> None:
+        """Store ``rec`` as trial ``rec.number``'s newest snapshot, in the records and in the view."""
+        self._records[rec.number] = rec
+        d = self._draw_of[rec.number]
+        if self._draws[d] == rec.number:
+            self._view[d] = self._viewed(rec)
+            if rec.state in _RETRYABLE:
+                self._broken.add(d)
+            else:
+                self._broken.discard(d)
+
+    def draw(self, number: int) -> int:
+        """The draw that trial ``number`` runs: its own number, unless it re-runs an earlier trial."""
+        with self._lock:
+            return self._draw_of[number]
+
+    def current_trials(self) -> list[TrialRecord]:
+        """One record per draw: the trial that stands for it now (a retry, not the trial it re-ran)."""
+        with self._lock:
+            return [self._records[n] for n in self._draws]
+
+    def count(self, excluding: Iterable[TrialState] = _NOT_COUNTED) -> int:
+        """How many draws count toward a total ``n_trials``: those whose current trial is not in ``excluding``
+        (by default interrupted ones, which the next ``ask`` re-runs)."""
+        skip = set(excluding)
+        return sum(t.state not in skip for t in self.current_trials())
+
     # -- reading -------------------------------------------------------------------------------------------
     @property
     def trials(self) -> list[TrialRecord]:
         """All trials so far, in number order (re-read from the store when the study is read-only)."""
         if self.readonly:
-            self._records = self.store.trials(self._id)
+            with self._lock:
+                self._records = self.store.trials(self._id)
+                self._load_draws()
         with self._lock:
             return list(self._records)
 
@@ -193,18 +302,53 @@ class Study:
                 f"This Study object for '{self.name}' was superseded by a newer one opened in this process; use that one."
             )
 
-    def ask(self, params: Mapping[str, Any] | None = None) -> Trial:
-        """Start a trial: the sampler's params, or ``params`` given by hand (checked against the space)."""
+    def _to_retry(self, retry: Iterable[TrialState]) -> int | None:
+        """The oldest draw whose current trial ended in one of the ``retry`` states, or None."""
+        states = set(retry)
+        found = [d for d in self._broken if self._records[self._draws[d]].state in states]
+        return min(found) if found else None
+
+    def ready(self, retry: Iterable[TrialState] = _NOT_COUNTED) -> bool:
+        """Whether ``ask`` can give a trial now (a retry always can; a new draw when the sampler is ready)."""
+        with self._lock:
+            return self._to_retry(retry) is not None or self.sampler.ready(len(self._draws), self._view)
+
+    def ask(self, params: Mapping[str, Any] | None = None, *, retry: Iterable[TrialState] = _NOT_COUNTED) -> Trial:
+        """Start a trial: the sampler's params, or ``params`` given by hand (checked against the space).
+
+        Without ``params``, a draw whose trial ended in a ``retry`` state (by default: interrupted, e.g. by a
+        kill or Ctrl-C) is re-run first with the same params, as a new trial; ``retry=()`` never re-runs.
+        """
         self._check_writable()
         with self._lock:
             number = len(self._records)
-            if params is None:
-                values = self.sampler.sample(self.space, number, self._records, self.direction)
+            redo = self._to_retry(retry) if params is None else None
+            if redo is not None:
+                original = self._records[self._draws[redo]]
+                values = dict(original.params)
+                # written before the trial: a kill in between leaves an event that _load_draws sees is stale
+                self.store.add_event(self._id, Event(number, 0, RETRY, old=original.number,
+                                                     reason=f"re-runs trial {original.number} ({original.state.value})",
+                                                     source="study", at=time.time()))
+                draw = redo
             else:
-                values = self.space.validate(params)
+                draw = len(self._draws)
+                if params is None:
+                    values = self.sampler.sample(self.space, draw, self._view, self.direction)
+                else:
+                    values = self.space.validate(params)
             trial = Trial(number, values, self._on_report)
             self.store.add_trial(self._id, number, values, trial.started_at)
-            self._records.append(TrialRecord(number, values, TrialState.RUNNING, started_at=trial.started_at))
+            rec = TrialRecord(number, values, TrialState.RUNNING, started_at=trial.started_at)
+            self._records.append(rec)
+            self._draw_of[number] = draw
+            if draw == len(self._draws):
+                self._draws.append(number)
+                self._view.append(rec)
+            else:
+                self._draws[draw] = number
+                self._view[draw] = self._viewed(rec)
+                self._broken.discard(draw)
             self._live[number] = trial
             return trial
 
@@ -215,10 +359,11 @@ class Study:
             self.store.add_report(self._id, trial.number, step, trial.curve[step])
             # a fresh frozen snapshot: readers never see a curve that a worker thread is still changing
             rec = replace(self._records[trial.number], curve=dict(trial.curve))
-            self._records[trial.number] = rec
-            decision = self.scheduler.on_report(rec, step, metrics, self._records)
+            self._update(rec)
+            seen = self._viewed(rec)
+            decision = self.scheduler.on_report(seen, step, metrics, self._view)
             if decision is Decision.STOP and not trial.should_stop:
-                self.store.add_event(self._id, Event(trial.number, step, "stop", reason=type(self.scheduler).__name__,
+                self.store.add_event(self._id, Event(trial.number, step, "stop", reason=self.scheduler.reason(seen, step),
                                                      source="scheduler", at=time.time()))
             return decision
 
@@ -234,7 +379,7 @@ class Study:
         self._check_writable()
         number = trial if isinstance(trial, int) else trial.number
         with self._lock:
-            live = self._live.pop(number, None)
+            live = self._live.get(number)
             if live is None:
                 raise StoreError(f"Trial {number} is not running in study '{self.name}', so it cannot be told.")
             if state is TrialState.PRUNED and value is None:
@@ -243,28 +388,45 @@ class Study:
                 state, error, value = TrialState.FAILED, error or f"the objective value is {value}", None
             finished_at = time.time()
             self.store.finish_trial(self._id, number, state, value, error, finished_at)
+            del self._live[number]  # only once it is stored: a failed write leaves the trial running
             rec = TrialRecord(number, live.params, state, value, dict(live.curve), error, live.started_at, finished_at)
-            self._records[number] = rec
+            self._update(rec)
             if state is TrialState.COMPLETE and self._best is not None and self.direction.better(value, self._best.value):  # type: ignore[arg-type]
                 self._best = rec
             self._failures_in_a_row = self._failures_in_a_row + 1 if state is TrialState.FAILED else 0
             return rec
 
+    def interrupt(self, trial: Trial, reason: str) -> None:
+        """Ask a running trial's objective to stop at its next report and record it INTERRUPTED (the next
+        ``ask`` re-runs it). A store that cannot be written any more is left as it is: the next writer to
+        open the study marks what was left running."""
+        trial.stop()
+        if trial.number in self._live:
+            try:
+                self.tell(trial, state=TrialState.INTERRUPTED, error=reason)
+            except StoreError:
+                pass
+
     # -- optimize ------------------------------------------------------------------------------------------
-    def _run(self, objective: Objective, trial: Trial, catch: tuple[type[BaseException], ...]) -> tuple[TrialState, float | None, str | None]:
-        """Run one objective call in a worker; returns what to tell. Never writes to the store itself."""
+    def _run(self, objective: Objective, trial: Trial,
+             catch: tuple[type[BaseException], ...]) -> tuple[TrialState, float | None, str | None, BaseException | None]:
+        """Run one objective call in a worker; returns what to tell, and an exception to re-raise after telling
+        (one that ``catch`` does not cover). Never writes to the store itself."""
         try:
             result = objective(trial)
         except TrialPruned:
-            return TrialState.PRUNED, None, None
-        except catch as e:
+            return TrialState.PRUNED, None, None, None
+        except StoreError:
+            raise  # a report could not be written: the store's fault, not the objective's
+        except Exception as e:
             last = traceback.extract_tb(e.__traceback__)[-1]
-            return TrialState.FAILED, None, f"{type(e).__name__}: {e} (at {Path(last.filename).name}:{last.lineno})"
+            error = f"{type(e).__name__}: {e} (at {Path(last.filename).name}:{last.lineno})"
+            return TrialState.FAILED, None, error, None if isinstance(e, catch) else e
         try:
             value = value_of(result, self.metric, trial)
         except ValueError as e:
-            return TrialState.FAILED, None, str(e)
-        return (TrialState.PRUNED if trial.should_stop else TrialState.COMPLETE), value, None
+            return TrialState.FAILED, None, str(e), None
+        return (TrialState.PRUNED if trial.should_stop else TrialState.COMPLETE), value, None, None
 
     def optimize(
         self,
@@ -275,20 +437,35 @@ class Study:
         timeout: float | None = None,
         callbacks: Iterable[Callback] = (),
         catch: tuple[type[BaseException], ...] = (Exception,),
+        retry: Iterable[TrialState] = _NOT_COUNTED,
     ) -> None:
-        """Run ``n_trials`` more trials (fewer if the sampler is exhausted or ``timeout`` seconds pass).
+        """Run ``n_trials`` more trials (a count of new trials, not a total; fewer if the sampler is exhausted
+        or ``timeout`` seconds pass).
 
-        A trial whose objective raises is FAILED and the search goes on; ``max_failures_in_a_row`` failures in
-        a row stop it with StudyError. Ctrl-C marks the trials in flight INTERRUPTED, asks their objectives to
-        stop at their next report, and re-raises at once.
+        - A trial whose objective raises an exception in ``catch`` (default: any) is FAILED with the error and
+          the search goes on; at the end a ``FailedTrialsWarning`` gives the count and the last error.
+          ``catch=()`` records the trial FAILED and re-raises its exception, as Optuna does by default.
+          ``max_failures_in_a_row`` failures in a row stop the search with StudyError.
+        - ``timeout``: no trial starts after it, and at the deadline the call returns: trials still running are
+          recorded INTERRUPTED (the next call re-runs them) and told to stop at their next report.
+        - Ctrl-C marks the trials in flight INTERRUPTED, asks their objectives to stop at their next report,
+          and re-raises at once.
+        - ``retry``: the states whose trials are re-run (same params) before new ones are drawn; add
+          ``TrialState.FAILED`` to retry failed trials.
         """
         if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0:
             raise ValueError(f"The 'n_trials' parameter must be an integer >= 0. Got {n_trials!r} instead.")
-        executor = make_executor(n_jobs)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout > 0):
+            raise ValueError(f"The 'timeout' parameter must be a number of seconds > 0 or None. Got {timeout!r} instead.")
+        retry = tuple(retry)
+        # with a deadline the objectives run in a (daemon) thread even for n_jobs=1, so the study can return
+        executor = make_executor(n_jobs, threaded=timeout is not None)
         callbacks = list(callbacks)
         deadline = None if timeout is None else time.monotonic() + timeout
         in_flight: dict[Future[Any], Trial] = {}
         mine: list[Trial] = []  # every trial this call started, to mark those left unfinished on an exception
+        failed: list[TrialRecord] = []
         asked = 0
         clean_exit = False
         try:
@@ -296,10 +473,9 @@ class Study:
                 # 1) keep n_jobs objectives in flight while trials remain, time allows and the sampler is ready
                 #    (a coarse-to-fine round waits for the previous one: parallel runs stay reproducible)
                 while (asked < n_trials and len(in_flight) < n_jobs
-                       and (deadline is None or time.monotonic() < deadline)
-                       and self.sampler.ready(len(self._records), self._records)):
+                       and (deadline is None or time.monotonic() < deadline) and self.ready(retry)):
                     try:
-                        trial = self.ask()
+                        trial = self.ask(retry=retry)
                     except SamplerExhausted:
                         n_trials = asked
                         break
@@ -310,11 +486,22 @@ class Study:
                     clean_exit = True
                     return
                 # 2) tell each finished one (the coordinator is the store's only writer)
-                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                done, _ = wait(list(in_flight), timeout=left, return_when=FIRST_COMPLETED)
+                if not done:  # the deadline passed with objectives still running: record them and return
+                    for trial in in_flight.values():
+                        self.interrupt(trial, f"still running when the study's timeout of {timeout:g} s passed")
+                    in_flight.clear()
+                    clean_exit = True
+                    return
                 for future in done:
                     trial = in_flight.pop(future)
-                    state, value, error = future.result()
+                    state, value, error, reraise = future.result()
                     rec = self.tell(trial, value, state=state, error=error)
+                    if reraise is not None:
+                        raise reraise
+                    if rec.state is TrialState.FAILED:
+                        failed.append(rec)
                     for cb in callbacks:
                         cb(self, rec)
                 # 3) a run of failures means the objective itself is broken: stop instead of burning the budget
@@ -326,13 +513,15 @@ class Study:
             for future in in_flight:
                 future.cancel()
             for trial in mine:
-                if trial.number in self._live:
-                    trial.stop()  # the objective ends at its next report instead of training on unseen
-                    self.tell(trial, state=TrialState.INTERRUPTED, error="interrupted before it finished")
+                self.interrupt(trial, "interrupted before it finished")
             raise
         finally:
-            # on an exception, do not wait for objectives still running: they were told to stop
-            executor.shutdown(wait=clean_exit, cancel_futures=True)
+            # on an exception or a timeout, do not wait for objectives still running: they were told to stop
+            executor.shutdown(wait=clean_exit and deadline is None, cancel_futures=True)
+            if failed and clean_exit:
+                warnings.warn(FailedTrialsWarning(
+                    f"{len(failed)} of {asked} trials failed in study '{self.name}', each recorded FAILED with its "
+                    f"error (catch=() re-raises instead); the last error: {failed[-1].error}"), stacklevel=2)
 
     def close(self) -> None:
         """Stop being the study's writer (other processes may then resume it)."""

@@ -156,6 +156,10 @@ def value_of(result: Any, metric: str, trial: Trial) -> float:
         if metric not in result:
             raise ValueError(f"the objective returned {sorted(result)} without the metric '{metric}'")
         result = result[metric]
+    # float() would take "0.5" and True: a string or a bool is a bug in the objective, never a value
+    if isinstance(result, (str, bytes, bool)):
+        kind = "a string" if isinstance(result, (str, bytes)) else "a bool"
+        raise ValueError(f"the objective returned {result!r}, {kind}, not a number")
     try:
         value = float(result)
     except (TypeError, ValueError):

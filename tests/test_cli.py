@@ -39,6 +39,12 @@ act = ["relu", "tanh"]
 """
 
 
+@pytest.fixture(autouse=True)
+def runs_folder(tmp_path):
+    """The configs here keep their store in runs/, which a store never creates by itself."""
+    (tmp_path / "runs").mkdir()
+
+
 @pytest.fixture()
 def tuned(tmp_path):
     cfg = tmp_path / "demo.toml"
@@ -122,10 +128,10 @@ def test_errors_are_one_line_and_exit_2(tuned, monkeypatch, args, message):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (('scale = "reverse_log"', 'scale = "reverse_log", hi2 = 1'), "The 'beta' parameter has an invalid description"),
+        (('scale = "reverse_log"', 'scale = "reverse_log", hi2 = 1'), "Unknown key 'beta.hi2' for a float parameter. Known: hi, lo, scale, step."),
         (("hi = 0.999", "hi = 1.0"), "The 'beta' parameter has scale 'reverse_log' (log-uniform on 1 - x), so hi must be < 1. Got 1.0 instead."),
         (("lo = 1e-4", "lo = -1e-4"), "The 'lr' parameter has scale 'log', so lo must be > 0. Got -0.0001 instead."),
-        (('type = "coarse_to_fine"', 'type = "tpe"'), "The 'sampler' parameter must be one of random, sobol, grid, coarse_to_fine. Got 'tpe' instead."),
+        (('type = "coarse_to_fine"', 'type = "tpe"'), "The 'sampler.type' key must be one of random, sobol, grid, coarse_to_fine. Got 'tpe' instead."),
         (("n_trials = 30", "n_trials = 0"), "The 'study.n_trials' key must be an integer >= 1. Got 0 instead."),
         (("curve_objective", "nothing_here"), "The 'objective.function' key names 'sturgeon.testfunctions:nothing_here', which cannot be imported"),
         (("[space]", "[spaces]"), "Unknown section [spaces]"),
@@ -176,3 +182,73 @@ def test_json_export_is_strict_json_even_with_nan_metrics(tmp_path):
     text = runner.invoke(app, ["export", "nan", "-s", str(db), "-f", "json"]).stdout
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
     assert doc["trials"][0]["curve"] == [{"step": 0, "loss": None}]
+
+
+FAILING = """
+[study]
+name = "broken"
+store = "s.db"
+n_trials = 3
+[objective]
+function = "broken_objective:objective"
+[space]
+x = { type = "float", lo = 0, hi = 1 }
+"""
+
+
+def test_a_tune_whose_every_trial_failed_says_why_and_exits_1_and_retry_runs_them_again(tmp_path):
+    (tmp_path / "broken_objective.py").write_text(
+        "import os\n"
+        "def objective(trial):\n"
+        "    return 0.5 if os.environ.get('FIXED') else 'nope'\n")
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text(FAILING)
+    result = runner.invoke(app, ["tune", str(cfg), "-q"])
+    assert result.exit_code == 1, result.output
+    assert "3 trials this run (3 failed)" in result.output
+    assert "3 x failed: the objective returned 'nope', a string, not a number" in result.output
+    assert "error: no trial of this run completed" in result.output
+    # the failed trials count toward n_trials: a rerun says so and offers --retry
+    again = runner.invoke(app, ["tune", str(cfg), "-q"])
+    assert again.exit_code == 1 and "already has its 3 trials (3 failed): nothing to run" in again.output
+    assert "--retry runs the 3 failed again" in again.output
+    fixed = runner.invoke(app, ["tune", str(cfg), "-q", "--retry"], env={"FIXED": "1"})
+    assert fixed.exit_code == 0, fixed.output
+    study = Study.load("broken", tmp_path / "s.db", readonly=True)
+    assert [t.state.value for t in study.current_trials()] == ["complete"] * 3
+    assert [t.params for t in study.current_trials()] == [t.params for t in study.trials[:3]]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["tune", "{cfg}", "-n", "0"], "The '--n-trials' option must be an integer >= 1. Got 0 instead."),
+    (["tune", "{cfg}", "-n", "-3"], "The '--n-trials' option must be an integer >= 1. Got -3 instead."),
+    (["show", "demo", "-s", "{db}", "--top", "-1"], "The '--top' option must be an integer >= 1. Got -1 instead."),
+    (["refine", "demo", "-s", "{db}", "-o", "{tmp}/out.yaml"],
+     "The '--output' option must name a .toml or .json file. Got '{tmp}/out.yaml' instead."),
+    (["export", "demo", "-s", "{db}", "-o", "{tmp}/nowhere/t.csv"],
+     "The '--output' option names a file in a folder that does not exist: '{tmp}/nowhere'."),
+    (["export", "demo", "-s", "{db}", "-o", "{tmp}"], "The '--output' option names a folder: '{tmp}'; give a file name."),
+    (["tune", "{tmp}"], "The config file '{tmp}' is a folder; give the path of a .toml file."),
+])
+def test_bad_options_are_refused_in_one_line(tuned, tmp_path, args, message):
+    db, _ = tuned
+    fill = {"cfg": str(tmp_path / "demo.toml"), "db": str(db), "tmp": str(tmp_path)}
+    result = runner.invoke(app, [a.format(**fill) for a in args])
+    assert result.exit_code == 2
+    assert result.output == f"error: {message.format(**fill)}\n"
+
+
+def test_show_all_lists_every_trial_with_its_state_and_reason(tmp_path):
+    cfg = tmp_path / "halved.toml"
+    cfg.write_text(CONFIG.replace("[sampler]", "[scheduler]\ntype = \"asha\"\nrungs = [2, 4]\neta = 3\n\n[sampler]")
+                   .replace("n_trials = 30", "n_trials = 12"))
+    assert runner.invoke(app, ["tune", str(cfg), "-q"]).exit_code == 0
+    db = tmp_path / "runs" / "s.db"
+    study = Study.load("demo", db, readonly=True)
+    pruned = [t for t in study.trials if t.state.value == "pruned"]
+    assert pruned  # ASHA stopped some of them
+    shown = runner.invoke(app, ["show", "demo", "-s", str(db), "--all"]).output
+    for t in study.trials:
+        assert f"│ {t.number:>5} │ {t.state.value}" in shown.replace("┃", "│")
+    stop = next(e for e in study.events() if e.kind == "stop")
+    assert stop.reason.startswith("successive halving at epoch ") and stop.reason in shown

@@ -97,3 +97,85 @@ def test_function_and_data_together_are_refused(tmp_path):
     cfg.write_text(SMALL + '\n[objective]\nfunction = "sturgeon.testfunctions:training_surface"\n')
     with pytest.raises(ConfigError, match="has both \\[objective\\] and \\[data\\]"):
         load_config(cfg)
+
+
+def test_objective_section_refuses_unknown_keys(tune_error):
+    text = ("[objective]\nfunction = \"sturgeon.testfunctions:curve_objective\"\ntimeout = -0.5\n"
+            "[space]\nlr = { type = \"float\", lo = 1e-4, hi = 1.0, scale = \"log\" }\n")
+    assert tune_error(text) == "error: Unknown key 'objective.timeout'. Known: function.\n"
+
+
+def test_a_space_file_written_by_refine_is_used_by_a_config(tmp_path):
+    (tmp_path / "fine.toml").write_text('[space]\nlr = { type = "float", lo = 1e-3, hi = 1e-2, scale = "log" }\n')
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[objective]\nfunction = "sturgeon.testfunctions:curve_objective"\n[space]\nfile = "fine.toml"\n')
+    assert load_config(cfg).space.to_dict() == {"lr": {"type": "float", "lo": 1e-3, "hi": 1e-2, "scale": "log"}}
+    cfg.write_text('[objective]\nfunction = "sturgeon.testfunctions:curve_objective"\n[space]\nfile = "gone.toml"\n')
+    with pytest.raises(ConfigError, match=r"^The 'space.file' key names 'gone.toml': The space file does not exist"):
+        load_config(cfg)
+
+
+def _csv(path: Path, seed: int) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    path.write_text("a,b,c,label\n" + "".join(f"{r[0]},{r[1]},{r[2]},{c}\n" for r, c in zip(X, y)))
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda t: t.replace("epochs = 2", "epochs = 3"), "definition.epochs was 2 and is now 3"),
+    (lambda t: t.replace("units = 8", "units = 9"), "definition.model.units was 8 and is now 9"),
+    ("other data", "definition.data.sha256 was '"),
+])
+def test_resuming_a_study_with_other_data_or_model_is_refused(tmp_path, change, what):
+    _csv(tmp_path / "d.csv", 0)
+    text = ('[study]\nname = "t"\nstore = "s.db"\nn_trials = 2\n[data]\nname = "d.csv"\n'
+            '[model]\nepochs = 2\nunits = 8\n[space]\nlr = { type = "float", lo = 1e-3, hi = 1e-2, scale = "log" }\n')
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(text)
+    assert runner.invoke(app, ["tune", str(cfg), "-q"]).exit_code == 0
+    if change == "other data":
+        _csv(tmp_path / "d.csv", 1)  # same name, other rows
+    else:
+        cfg.write_text(change(text))
+    result = runner.invoke(app, ["tune", str(cfg), "-q", "-n", "1"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert result.output.startswith(f"error: The study 't' in '{tmp_path / 's.db'}' was created with other settings (")
+    assert what in result.output
+    assert len(Study.load("t", tmp_path / "s.db", readonly=True).trials) == 2  # nothing was added
+
+
+def test_unfused_trials_are_halved_by_the_same_rung_table(tmp_path):
+    from sturgeon.schedulers import SuccessiveHalving
+
+    cfg = tmp_path / "u.toml"
+    cfg.write_text(SMALL.replace("n_trials = 3", "n_trials = 9\nn_jobs = 1").replace("epochs = 2", "epochs = 3")
+                   .replace("units = 32", "units = 16") + "[caviar]\nfused = false\nrungs = [1, 2]\neta = 3\n")
+    result = runner.invoke(app, ["tune", str(cfg), "-q"])
+    assert result.exit_code == 0, result.output
+    trials = Study.load("t", tmp_path / "s.db", readonly=True).trials
+    # one trial at a time: replay the asynchronous rule by hand on the recorded curves
+    table = SuccessiveHalving((1, 2), 3)
+    for t in trials:
+        stopped_at = None
+        for step in sorted(t.curve):
+            if table.judge(step + 1, {t.number: t.curve[step]["dev_error"]}):
+                stopped_at = step
+                break
+        assert (t.state.value, len(t.curve)) == (("pruned", stopped_at + 1) if stopped_at is not None
+                                                 else ("complete", 3))
+    assert 0 < sum(t.state.value == "pruned" for t in trials) < 9
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[caviar]\nfused = false\nrefill = true\n",
+     "The 'caviar.refill' key only applies to fused training; remove it or set fused = true."),
+    ("[caviar]\nrungs = [1]\n[scheduler]\ntype = \"asha\"\nrungs = [2]\n",
+     "Both [caviar] rungs and [scheduler] set early stopping, differently: keep one."),
+    ("[scheduler]\ntype = \"median\"\n", "The 'scheduler.type' key must be one of fifo, asha. Got 'median' instead."),
+    ("[scheduler]\ntype = \"asha\"\nrung = [1]\n", "Unknown key 'scheduler.rung' for the asha scheduler. Known: eta, metric, rungs."),
+])
+def test_bad_early_stopping_settings(tune_error, extra, message):
+    assert tune_error(SMALL + extra) == f"error: {message}\n"

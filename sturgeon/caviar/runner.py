@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sturgeon.caviar.fused import group_key
 from sturgeon.caviar.groups import DEFAULT_BUDGET, make_groups
-from sturgeon.schedulers._asha import SuccessiveHalving
 from sturgeon.caviar.shards import Shards, default_threads
 from sturgeon.executors import make_executor
 from sturgeon.samplers import SamplerExhausted
+from sturgeon.schedulers import SuccessiveHalving
 from sturgeon.study import Study
 from sturgeon.train import Dataset, TrainParams
 from sturgeon.trial import Trial, TrialRecord, TrialState
@@ -43,6 +44,8 @@ class CaviarSettings:
     explode: float = 1e3  # a train cost above explode x log(n_classes) counts as diverged
     n_jobs: int = 1  # groups trained side by side (threads; PyTorch releases the GIL in its kernels)
     threads: int | None = None  # per group, one torch thread each, own blocks of models; None: cores / n_jobs
+    batch: int = 1024  # trials asked at a time, then grouped and trained: a huge n_trials never asks them all
+    fused: bool = True  # False: a config's [caviar] rungs halve unfused trials (see sturgeon.config)
 
     def __post_init__(self) -> None:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
@@ -50,6 +53,8 @@ class CaviarSettings:
             raise ValueError(f"The 'threads' parameter must be an integer >= 1 or None. Got {self.threads!r} instead.")
         if self.rungs:
             SuccessiveHalving(self.rungs, self.eta)  # validates rungs and eta, one clear line each
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ValueError(f"The 'batch' parameter must be an integer >= 1. Got {self.batch!r} instead.")
 
 
 @dataclass
@@ -62,8 +67,13 @@ class _Run:
     callbacks: list[Callback]
     remaining: int
     halving: SuccessiveHalving | None = None
+    deadline: float | None = None  # time.monotonic() after which nothing new starts and running models stop
+    timeout: float | None = None
     pending: list[Trial] = field(default_factory=list)  # asked, not yet placed in a group
     lock: threading.Lock = field(default_factory=threading.Lock)  # groups side by side share the budget
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def ask(self, limit: int) -> list[Trial]:
         """Ask up to ``limit`` trials while the budget lasts and the sampler is ready."""
@@ -73,9 +83,9 @@ class _Run:
     def _ask(self, limit: int) -> list[Trial]:
         out: list[Trial] = []
         study = self.study
-        while self.remaining > 0 and len(out) < limit and study.sampler.ready(len(study.trials), study.trials):
+        while self.remaining > 0 and len(out) < limit and not self.past_deadline() and study.ready():
             try:
-                out.append(study.ask())
+                out.append(study.ask())  # an interrupted trial's params come back first, as a retry
             except SamplerExhausted:
                 self.remaining = 0
                 break
@@ -99,11 +109,16 @@ def run_caviar(
     epochs: int,
     settings: CaviarSettings | None = None,
     callbacks: Iterable[Callback] = (),
+    timeout: float | None = None,
 ) -> None:
     """Run ``n_trials`` trials of the built-in trainer (``fixed`` settings overlaid by each trial's params)
-    for ``epochs`` epochs, fused.
+    for ``epochs`` epochs, fused. After ``timeout`` seconds no trial starts and the models still training are
+    recorded INTERRUPTED at their next epoch boundary (a later call re-runs them).
 
-    1. ask a batch of trials (as many as the sampler is ready to give: a coarse-to-fine round at a time);
+    1. ask a batch of at most ``settings.batch`` trials (as many as the sampler is ready to give: a
+       coarse-to-fine round at a time); interrupted trials come back first with their own params, and the rung
+       table is rebuilt from the stored curves, so a study killed at any point and resumed ends as one that
+       never stopped (a model's trajectory does not depend on its group-mates);
     2. group them by what cannot be fused, within the memory budget;
     3. train each group (``Shards``: one thread per core left to it, each training its blocks of models):
        every epoch, report each model's metrics on its trial; a diverged model is
@@ -113,10 +128,14 @@ def run_caviar(
     4. a model that completes ``epochs`` is COMPLETE with its last value of the study's metric.
     """
     settings = settings or CaviarSettings()
-    run = _Run(study, data, dict(fixed), epochs, settings, list(callbacks), n_trials,
-               SuccessiveHalving(settings.rungs, settings.eta) if settings.rungs else None)
+    halving = None
+    if settings.rungs:
+        halving = SuccessiveHalving(settings.rungs, settings.eta)
+        halving.seed(study_view(study), study.metric)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    run = _Run(study, data, dict(fixed), epochs, settings, list(callbacks), n_trials, halving, deadline, timeout)
     while True:
-        batch = run.pending + run.ask(n_trials)  # 1)
+        batch = run.pending + run.ask(max(0, settings.batch - len(run.pending)))  # 1)
         run.pending = []
         if not batch:
             return
@@ -132,6 +151,11 @@ def run_caviar(
             executor.shutdown(wait=True)
 
 
+def study_view(study: Study) -> list[TrialRecord]:
+    """The study's current trials numbered by draw: what its rung table is keyed by."""
+    return [replace(t, number=study.draw(t.number)) for t in study.current_trials()]
+
+
 def _train_group(run: _Run, trials: list[Trial]) -> None:
     study, metric, settings = run.study, run.study.metric, run.settings
     n = settings.threads or default_threads(len(trials), settings.n_jobs)
@@ -140,6 +164,10 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
     minimize = study.direction.value == "minimize"
     try:
         while ft.active:
+            if run.past_deadline():
+                for model in ft.active:
+                    study.interrupt(by_id[model], f"still running when the study's timeout of {run.timeout:g} s passed")
+                return
             metrics = ft.step()  # 3)
             ended: set[int] = set()
             diverged = set(ft.diverged(metrics, run.settings.explode))
@@ -160,13 +188,17 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
                     run.finish(trial, TrialState.PRUNED, m[metric])
                     ended.add(model)
                 elif math.isfinite(m[metric]):
-                    at_rung.setdefault(epoch, {})[model] = m[metric]
+                    at_rung.setdefault(epoch, {})[study.draw(trial.number)] = m[metric]
             if run.halving is not None:
+                model_of = {study.draw(by_id[m].number): m for m in ft.active}
                 for epoch, values in at_rung.items():
-                    for model, stop in run.halving.judge(epoch, values, minimize=minimize).items():
+                    with run.lock:  # groups side by side share one rung table
+                        stops = run.halving.judge(epoch, values, minimize=minimize)
+                    for draw, stop in stops.items():
+                        model = model_of[draw]
                         trial = by_id[model]
                         study.record_event(trial.number, epoch - 1, "stop", reason=stop.reason, source="caviar")
-                        run.finish(trial, TrialState.PRUNED, values[model])
+                        run.finish(trial, TrialState.PRUNED, values[draw])
                         ended.add(model)
             if ended:
                 ft.keep([m for m in ft.active if m not in ended])
@@ -174,7 +206,7 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
                     _refill(run, ft, by_id, len(ended))
     except BaseException:
         for model in ft.active:  # Ctrl-C or a crash: what was running is interrupted, what finished stays
-            study.tell(by_id[model], state=TrialState.INTERRUPTED, error="interrupted before it finished")
+            study.interrupt(by_id[model], "interrupted before it finished")
         raise
     finally:
         ft.close()

@@ -2,8 +2,9 @@
 calls and reads their futures; it never lets an executor write to the store (one writer).
 
 - ``InlineExecutor``: in the calling thread, one at a time (``n_jobs=1``).
-- threads (``n_jobs > 1``): PyTorch and NumPy release the GIL inside their kernels, so threads overlap real
-  training work without pickling the objective.
+- ``DaemonThreadPool`` (``n_jobs > 1``, or a study with a timeout): PyTorch and NumPy release the GIL inside
+  their kernels, so threads overlap real training work without pickling the objective; the threads are
+  daemons, so a study that stops early never waits for a stuck objective.
 Processes and Ray come with later issues behind the same interface.
 
 >>> ex = make_executor(1)
@@ -13,10 +14,12 @@ Processes and Ray come with later issues behind the same interface.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
-__all__ = ["InlineExecutor", "make_executor"]
+from sturgeon.executors._threads import DaemonThreadPool
+
+__all__ = ["InlineExecutor", "DaemonThreadPool", "make_executor"]
 
 T = TypeVar("T")
 
@@ -33,7 +36,9 @@ class InlineExecutor(Executor):
         return future
 
 
-def make_executor(n_jobs: int) -> Executor:
+def make_executor(n_jobs: int, *, threaded: bool = False) -> Executor:
+    """``n_jobs`` calls at a time: inline for one (unless ``threaded``: a caller that must be able to stop
+    waiting, e.g. at a deadline), daemon threads otherwise."""
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"The 'n_jobs' parameter must be an integer >= 1. Got {n_jobs!r} instead.")
-    return InlineExecutor() if n_jobs == 1 else ThreadPoolExecutor(n_jobs, thread_name_prefix="sturgeon-trial")
+    return InlineExecutor() if n_jobs == 1 and not threaded else DaemonThreadPool(n_jobs)
