@@ -252,3 +252,39 @@ def test_show_all_lists_every_trial_with_its_state_and_reason(tmp_path):
         assert f"│ {t.number:>5} │ {t.state.value}" in shown.replace("┃", "│")
     stop = next(e for e in study.events() if e.kind == "stop")
     assert stop.reason.startswith("successive halving at epoch ") and stop.reason in shown
+
+
+def test_ctrl_c_with_two_jobs_ends_the_process_at_once(tmp_path):
+    import signal
+    import sqlite3
+    import time
+
+    (tmp_path / "slow_objective.py").write_text(
+        "import time\n"
+        "def objective(trial):\n"
+        "    trial.report(0, loss=1.0)\n"
+        "    time.sleep(300)  # between reports: nothing can stop it but the end of the process\n"
+        "    return 1.0\n")
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text('[study]\nname = "slow"\nstore = "s.db"\nn_trials = 4\nn_jobs = 2\n'
+                   '[objective]\nfunction = "slow_objective:objective"\n[space]\nx = { type = "float", lo = 0, hi = 1 }\n')
+    proc = subprocess.Popen([sys.executable, "-m", "sturgeon", "tune", str(cfg), "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    reported = 0
+    while reported < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(f"file:{tmp_path / 's.db'}?mode=ro", uri=True) as con:
+                reported = con.execute("SELECT count(*) FROM reports").fetchone()[0]
+        except sqlite3.Error:
+            pass
+    assert reported == 2
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10  # not the 300 s the objectives still sleep
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted: 2 trials this run (2 interrupted); run the same command again to resume" in err
+    stored = Study.load("slow", tmp_path / "s.db", readonly=True).trials
+    assert [t.state.value for t in stored] == ["interrupted", "interrupted"]
