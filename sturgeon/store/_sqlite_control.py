@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,8 @@ class ControlTables:
 
         def artifact_dir(self, study: str) -> Path: ...
 
+        def _os_write_error(self, e: OSError, what: Path) -> StoreError: ...
+
         _signal_maps: dict[int, mmap.mmap]
 
     def _control_read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -66,8 +69,14 @@ class ControlTables:
             "INSERT INTO commands (study_id, kind, args, source, issued_at) VALUES (?, ?, ?, ?, ?)",
             (study_id, kind, json.dumps(dict(args)), source, time.time()),
         )
-        self._bump(study_id)  # after the insert: a reader that sees the counter move finds the row
-        return int(cur.lastrowid or 0)
+        command_id = int(cur.lastrowid or 0)
+        try:
+            self._bump(study_id)  # after the insert: a reader that sees the counter move finds the row
+        except OSError as e:  # disk full, read-only folder: a command no run is told of would wait unseen
+            with suppress(StoreError):
+                self._write("DELETE FROM commands WHERE id = ?", (command_id,))
+            raise self._os_write_error(e, self._signal(study_id)) from None
+        return command_id
 
     def commands_version(self, study_id: int) -> int:
         """Counts the commands ever added (an 8-byte counter in a small signal file beside the store, read
@@ -75,12 +84,17 @@ class ControlTables:
         view = self._signal_maps.get(study_id)
         if view is None:
             path = self._signal(study_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:  # a read-only or full disk: say "cannot tell", and the loop queries instead
+                return -1
             try:
                 if os.fstat(fd).st_size < 8:
                     os.ftruncate(fd, 8)
                 view = self._signal_maps[study_id] = mmap.mmap(fd, 8)
+            except OSError:
+                return -1
             finally:
                 os.close(fd)
         return int.from_bytes(view[:8], "little")
@@ -111,7 +125,8 @@ class ControlTables:
 
     def finish_command(self, study_id: int, command_id: int, state: CommandState, outcome: str) -> None:
         cur = self._write(
-            "UPDATE commands SET state = ?, outcome = ?, done_at = ? WHERE study_id = ? AND id = ? AND state = 'pending'",
+            "UPDATE commands SET state = ?, outcome = ?, done_at = ? "
+            "WHERE study_id = ? AND id = ? AND state = 'pending'",
             (state.value, outcome, time.time(), study_id, command_id),
         )
         if cur.rowcount != 1:

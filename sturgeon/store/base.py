@@ -9,6 +9,21 @@ Contract (every backend; ``tests/store`` runs one suite against each):
 3. Finished trials are immutable: ``finish_trial`` on a finished trial raises ``StoreError``.
 4. Readers (other processes, the CLI, the dashboard) may read at any time while the writer writes, and see
    each trial either before or after a write, never half of it.
+5. A write that the storage cannot take (disk full, read-only file or folder, disk error, a lock held past
+   the timeout, a store opened read-only) raises ``StoreWriteError``, a ``StoreError`` whose one-line
+   message names the store; nothing of that call is stored. Callers tell it apart from a failure of the
+   objective by its class.
+
+Opening a file-backed store (the SQLite backend):
+
+6. A new path, or an empty file, becomes a new store; the file is created, never a missing folder (unless
+   asked with ``create_folders=True``). Several processes may create the same new store at the same moment:
+   all succeed and share it.
+7. A file that is not a Sturgeon store (a folder, a file that is not SQLite, another program's SQLite file,
+   a store of a newer Sturgeon) is refused with one line naming it, and is not modified at all. A Sturgeon
+   store is recognised by its own tables, not by its version number alone.
+8. A reader can read a store that it may not write, in a folder it may not write (e.g. another user's);
+   a writer there is refused at once with one line that says what is read-only.
 """
 from __future__ import annotations
 
@@ -21,11 +36,36 @@ from typing import Any
 
 from sturgeon.trial import TrialRecord, TrialState
 
-__all__ = ["Store", "StoreError", "StudySpec", "StudySummary", "Event", "Command", "CommandState", "Branch"]
+__all__ = ["Store", "StoreError", "StoreWriteError", "StudySpec", "StudySummary", "Event", "Command", "CommandState",
+           "Branch"]
 
 
 class StoreError(RuntimeError):
     """The store refused an operation; the message says why and what to do."""
+
+
+class StoreWriteError(StoreError):
+    """The store could not record a write: the storage failed or refused it (disk full, read-only file or
+    folder, disk error, a lock held past the timeout, or a store opened read-only), not the caller's data.
+
+    The study layer uses the class to tell "the report could not be stored" apart from "the objective
+    failed". ``path`` is the store's path; ``disk_full`` is true when the disk (or the filesystem's quota)
+    is full.
+    """
+
+    def __init__(self, message: str, *, path: str = "", disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.path = path
+        self.disk_full = disk_full
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only fields are not in ``args``: without this, a copy sent back from a worker process
+        # would lose them (or fail to rebuild)
+        return _rebuild_write_error, (str(self), self.path, self.disk_full)
+
+
+def _rebuild_write_error(message: str, path: str, disk_full: bool) -> StoreWriteError:
+    return StoreWriteError(message, path=path, disk_full=disk_full)
 
 
 @dataclass(frozen=True)
@@ -152,7 +192,7 @@ class Store(ABC):
     def trials(self, study_id: int, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
         """All trials of the study in number order, with their curves."""
 
-    # -- control: commands and branches (panda, PBT); checkpoint files live in artifact_dir -----------------------------------------------
+    # -- control: commands and branches (panda, PBT); checkpoint files live in artifact_dir ----------------------------
     @abstractmethod
     def add_command(self, study_id: int, kind: str, args: Mapping[str, Any], source: str) -> int:
         """Append a command for the study's writer; any process may call it. Returns its id."""

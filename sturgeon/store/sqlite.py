@@ -11,6 +11,7 @@ commit wait for the disk (``synchronous=FULL``), at some cost per trial.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -18,14 +19,15 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 from sturgeon.store._sqlite_control import CONTROL_SCHEMA, ControlTables
-from sturgeon.store.base import Event, Store, StoreError, StudySpec, StudySummary
+from sturgeon.store.base import Event, Store, StoreError, StoreWriteError, StudySpec, StudySummary
 from sturgeon.trial import TrialRecord, TrialState
 
 __all__ = ["SQLiteStore", "SCHEMA_VERSION"]
@@ -108,14 +110,99 @@ def _float_or_none(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+# SQLite result codes told apart below; an extended code (e.g. SQLITE_READONLY_DIRECTORY) keeps its primary
+# code in the low byte.
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_TIMEOUT = 30.0  # seconds a statement waits for another process's lock; also the WAL switch's retry limit
+
+# What makes a file Sturgeon's: these tables with at least these columns, present since schema version 1.
+# A user_version alone proves nothing: any program may set it.
+_OWN_TABLES = {
+    "studies": {"id", "name", "spec", "created_at"},
+    "trials": {"study_id", "number", "state", "params", "value", "started_at"},
+}
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, to run one by one inside our own transaction (``executescript``
+    would commit any open transaction first)."""
+    out = [part.strip() + ";" for part in script.split(";") if part.strip()]
+    assert all(sqlite3.complete_statement(stmt) for stmt in out), "a ';' inside a schema statement or comment"
+    return out
+
+
+_SCHEMA_STATEMENTS = _statements(_SCHEMA)
+
+
+def _code(e: sqlite3.Error) -> int:
+    """The primary SQLite result code of ``e``; 0 when it carries none."""
+    return int(getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def _storage_error(e: BaseException) -> bool:
+    """An error of the storage (full, read-only, locked, damaged, I/O), not of the statement's data: a
+    constraint failure (IntegrityError) stays what it is, for the caller to handle."""
+    return isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError
+
+
+def _classify(db: sqlite3.Connection) -> tuple[str, int]:
+    """What the file holds: ``("new" | "sturgeon" | "foreign", version)``.
+
+    Read in one snapshot (one read transaction, or the caller's), so a store that another process creates at
+    this very moment is seen whole or not at all. A file with Sturgeon's tables is Sturgeon's whatever its
+    user_version says (0 counts as 1: the first version); only then does the version mean anything.
+    """
+    outer = db.in_transaction
+    if not outer:
+        db.execute("BEGIN")
+    try:
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        entries = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        ours = all(
+            columns <= {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            for table, columns in _OWN_TABLES.items()
+        )
+    finally:
+        if not outer and db.in_transaction:
+            db.execute("ROLLBACK")  # nothing was written: ending the read is all this does
+    if ours:
+        return "sturgeon", max(version, 1)
+    if entries == 0 and version == 0:
+        return "new", 0
+    return "foreign", version
+
+
+def _uri(path: str, query: str) -> str:
+    # quoted, so that a path with '?', '#' or '%' in it still names the file
+    return f"file:{urllib.parse.quote(os.path.abspath(path))}?{query}"
+
+
+def _stamp(path: str) -> tuple[Any, ...]:
+    """What changes when someone writes the store: the file's identity, size and time, and its WAL's presence."""
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns, os.path.exists(path + "-wal")
+
+
 class SQLiteStore(ControlTables, Store):
     """A study store in one SQLite file (or ``":memory:"``).
 
     ``readonly=True`` opens an existing file for reading only (the CLI, the dashboard): it never blocks or
-    disturbs the writer.
+    disturbs the writer, and works in a folder it may not write (where it cannot create SQLite's ``-shm``
+    file, it reads the file as it is and reopens it when a writer changes it).
+
+    A writer creates the file if it is missing, but not a missing folder: ``create_folders=True`` creates
+    that too. Whatever is refused (a folder, a file that is not SQLite, another program's database, a newer
+    Sturgeon's store) is left exactly as it was.
     """
 
-    def __init__(self, path: str | Path = ":memory:", *, readonly: bool = False, durability: str = "process") -> None:
+    def __init__(
+        self,
+        path: str | Path = ":memory:",
+        *,
+        readonly: bool = False,
+        durability: str = "process",
+        create_folders: bool = False,
+    ) -> None:
         if durability not in ("process", "power"):
             raise ValueError(f"The 'durability' parameter must be one of process, power. Got {durability!r} instead.")
         self.path = str(path)
@@ -123,70 +210,300 @@ class SQLiteStore(ControlTables, Store):
         self._lock = threading.RLock()
         self._tmp: str | None = None
         self._signal_maps: dict[int, Any] = {}  # study id -> its mapped command counter (see commands_version)
+        self._immutable: tuple[Any, ...] | None = None  # a reader's stamp of the file, while it reads it as is
         memory = self.path == ":memory:"
-        if not memory and readonly and not Path(self.path).exists():
-            raise StoreError(f"No store at '{self.path}'.")
-        if not memory and not readonly:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        if not memory:
+            self._check_path(create_folders)
         try:
-            if readonly and not memory:
-                uri = f"file:{Path(self.path).resolve()}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30)
+            if memory:
+                self._db = self._connect(self.path)
+                self._create_or_upgrade()
+                self._version = SCHEMA_VERSION
+            elif readonly:
+                self._db, self._version = self._open_reader()
             else:
-                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._setup(memory, durability)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"'{self.path}' is not a Sturgeon store ({e}).") from None
+                self._open_writer(durability)
+        except sqlite3.Error as e:
+            self._close_quietly()
+            raise self._open_error(e) from None
+        except BaseException:
+            self._close_quietly()
+            raise
 
-    def _setup(self, memory: bool, durability: str) -> None:
-        db = self._db
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        self._version = max(version, 1) if self.readonly else SCHEMA_VERSION  # a reader leaves old files as they are
+    # -- opening -------------------------------------------------------------------------------------------
+    def _check_path(self, create_folders: bool) -> None:
+        """Refuse, before SQLite sees it, a path that cannot be a store here; create the folder if asked."""
+        target = Path(self.path)
+        folder = Path(os.path.abspath(self.path)).parent
+        if target.is_dir():
+            raise StoreError(f"'{self.path}' is not a Sturgeon store: it is a folder.")
+        if not target.exists():
+            if self.readonly:
+                raise StoreError(f"No store at '{self.path}'.")
+            if folder.exists() and not folder.is_dir():
+                raise StoreError(f"'{folder}' is not a folder, so the store '{self.path}' cannot be created in it.")
+            if not folder.exists():
+                # a typo in a folder name must not create a stray folder tree (e.g. at the filesystem root)
+                if not create_folders:
+                    raise StoreError(f"The folder '{folder}' for the store '{self.path}' does not exist; "
+                                     "create it first.")
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise StoreWriteError(f"Cannot create the folder '{folder}' for the store '{self.path}': "
+                                          f"{e.strerror}.", path=self.path) from None
+        if not self.readonly:
+            # said at once and in words, rather than by SQLite's "attempt to write a readonly database" at the
+            # first write (a read-only file even opens for writing, and leaves -wal/-shm files behind)
+            if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+                reason = self._readonly_reason() or "it is read-only"
+                raise StoreWriteError(f"The store '{self.path}' cannot be written: {reason}.", path=self.path)
+
+    def _connect(self, where: str, uri: bool = False) -> sqlite3.Connection:
+        return sqlite3.connect(where, uri=uri, isolation_level=None, check_same_thread=False, timeout=_TIMEOUT)
+
+    def _open_reader(self) -> tuple[sqlite3.Connection, int]:
+        """A read-only connection and the store's version; refuses what is not a Sturgeon store.
+
+        1. Open with ``mode=ro``: SQLite's read-only mode, which sees a live writer's WAL.
+        2. If SQLite cannot open so (a WAL store whose writer closed cleanly, in a folder this process may not
+           write, or on a read-only disk: it would have to create the ``-shm`` file), the file itself holds every
+           commit; open it ``immutable`` (no locks, no files created) and keep its stamp, so that a read after
+           a writer changes it reopens it (see ``_reader_db``).
+        3. A ``-wal`` with data but no way to read it (no ``-shm``) holds commits the file lacks: refuse.
+        """
+        db = self._connect(_uri(self.path, "mode=ro"), uri=True)
+        try:
+            kind, version = _classify(db)
+            self._immutable = None
+        except sqlite3.OperationalError as e:
+            db.close()
+            if _code(e) not in (_READONLY, _CANTOPEN):
+                raise
+            wal = Path(self.path + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StoreError(
+                    f"The store '{self.path}' cannot be read here: '{wal.name}' holds commits not yet in the file, "
+                    "and this process may not create the '-shm' file that reads them; open the store once as a "
+                    "user who may write its folder."
+                ) from None
+            stamp = _stamp(self.path)
+            db = self._connect(_uri(self.path, "immutable=1"), uri=True)
+            kind, version = _classify(db)
+            self._immutable = stamp
+        try:
+            self._refuse(kind, version)
+            if kind == "new":
+                raise StoreError(f"'{self.path}' is not a Sturgeon store: it is empty (no study was ever created "
+                                 "in it).")
+        except BaseException:
+            db.close()
+            raise
+        return db, version
+
+    def _reader_db(self) -> sqlite3.Connection:
+        """The connection to read with (under the lock). A reader that reads the file as it is (see
+        ``_open_reader``) reopens it when the file changed or a writer's WAL appeared since, so it never reads
+        a stale or half-checkpointed file for long."""
+        if self._immutable is not None:
+            try:
+                changed = _stamp(self.path) != self._immutable
+            except OSError:
+                changed = False  # the file went away: keep what is open rather than fail a read
+            if changed:
+                old = self._db
+                self._db, self._version = self._open_reader()
+                old.close()
+        return self._db
+
+    def _open_writer(self, durability: str) -> None:
+        """Open for writing: classify, connect, create or upgrade the schema, switch to WAL.
+
+        1. Look at an existing file through a read-only connection first: one that cannot modify it, nor
+           checkpoint another program's WAL into it on close. Refuse a foreign or newer file there, untouched.
+        2. Connect for writing; create or upgrade the schema unless it is current (``_create_or_upgrade``
+           checks again inside its transaction, where a concurrent creator cannot interfere).
+        3. Switch to WAL (retried while another opener holds the file) and set the durability.
+        """
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            probe = self._connect(_uri(self.path, "mode=ro"), uri=True)
+            try:
+                kind, version = _classify(probe)
+            finally:
+                probe.close()
+            self._refuse(kind, version)
+        else:
+            kind, version = "new", 0
+        self._db = self._connect(self.path)
+        if (kind, version) != ("sturgeon", SCHEMA_VERSION):
+            self._create_or_upgrade()
+        self._use_wal()
+        self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'power' else 'NORMAL'}")
+        self._version = SCHEMA_VERSION
+
+    def _refuse(self, kind: str, version: int) -> None:
+        if kind == "foreign":
+            raise StoreError(f"'{self.path}' is an SQLite file of another program, not a Sturgeon store.")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"The store '{self.path}' has schema version {version}, newer than this Sturgeon's "
                 f"{SCHEMA_VERSION}; upgrade Sturgeon."
             )
-        if self.readonly:
-            if version == 0 and not memory:
-                raise StoreError(f"'{self.path}' is not a Sturgeon store (no schema).")
-            return
-        if not memory:
-            db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={'FULL' if durability == 'power' else 'NORMAL'}")
-        if version == 0:
-            tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
-            if tables:
-                raise StoreError(f"'{self.path}' is an SQLite file of another program, not a Sturgeon store.")
-        upgrade = "ALTER TABLE events ADD COLUMN batch INTEGER;" if version == 1 else ""
-        if version < SCHEMA_VERSION:
-            # executescript commits on its own, so the schema and its version go in one explicit transaction;
-            # every statement is IF NOT EXISTS, so an older file gains just the tables it lacks.
-            db.executescript(f"BEGIN IMMEDIATE; {upgrade} {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    def _create_or_upgrade(self) -> None:
+        """Create the schema, or add what an older version lacks, in one transaction.
+
+        BEGIN IMMEDIATE takes the write lock, so a second process that opens the same new store at the same
+        moment waits here (busy timeout) and then finds the schema made: the check is repeated inside.
+        """
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            kind, version = _classify(db)
+            self._refuse(kind, version)
+            if kind == "new" or version < SCHEMA_VERSION:
+                events = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+                if events and "batch" not in events:  # version 1 -> 2
+                    db.execute("ALTER TABLE events ADD COLUMN batch INTEGER")
+                for stmt in _SCHEMA_STATEMENTS:  # all IF NOT EXISTS: an older file gains just what it lacks
+                    db.execute(stmt)
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL mode. The switch needs the file to itself for a moment, and SQLite answers
+        "database is locked" at once rather than waiting when another opener reads it: retry until the
+        timeout."""
+        deadline = time.monotonic() + _TIMEOUT
+        pause = 0.002
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if _code(e) not in (_BUSY, _LOCKED) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            with suppress(sqlite3.Error):
+                db.close()
+
+    # -- errors, in the project's words --------------------------------------------------------------------
+    def _open_error(self, e: sqlite3.Error) -> StoreError:
+        code = _code(e)
+        if code == _NOTADB:
+            return StoreError(f"'{self.path}' is not a Sturgeon store: it is not an SQLite file.")
+        if code == _CORRUPT:
+            return StoreError(f"The store '{self.path}' is damaged ({e}); restore it from a copy.")
+        if not self.readonly and _storage_error(e):
+            return self._write_error(e)
+        if code in (_BUSY, _LOCKED):
+            return StoreError(f"Cannot read the store '{self.path}': another process kept it locked for over "
+                              f"{_TIMEOUT:g} s ({e}).")
+        return StoreError(f"'{self.path}' is not a Sturgeon store ({e}).")
+
+    def _write_error(self, e: sqlite3.Error) -> StoreWriteError:
+        """A storage error of a write as one line that names the store and says what is wrong in words."""
+        code = _code(e)
+        if code == _FULL or (code == _IOERR and self._disk_full()):
+            return StoreWriteError(f"Cannot write to the store '{self.path}': the disk is full ({e}).",
+                                   path=self.path, disk_full=True)
+        if code in (_READONLY, _CANTOPEN) and (reason := self._readonly_reason()):
+            return StoreWriteError(f"The store '{self.path}' cannot be written: {reason}.", path=self.path)
+        if code in (_BUSY, _LOCKED):
+            why = f"another process kept it locked for over {_TIMEOUT:g} s ({e})"
+        elif code == _IOERR:
+            why = f"the disk reported an error ({e})"
+        elif code in (_CORRUPT, _NOTADB):
+            why = f"the file is damaged ({e}); restore it from a copy"
+        else:
+            why = str(e)
+        return StoreWriteError(f"Cannot write to the store '{self.path}': {why}.", path=self.path)
+
+    def _os_write_error(self, e: OSError, what: Path) -> StoreWriteError:
+        """The same for a file of the store that is not SQLite's (the command signal beside it)."""
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StoreWriteError(f"Cannot write to the store '{self.path}': the disk is full ({e.strerror}).",
+                                   path=self.path, disk_full=True)
+        return StoreWriteError(f"Cannot write to the store '{self.path}': cannot write '{what}' ({e.strerror}).",
+                               path=self.path)
+
+    def _readonly_reason(self) -> str:
+        """What makes the store read-only, found on the filesystem (SQLite's errors only say that something
+        is); "" when nothing is."""
+        target = Path(os.path.abspath(self.path))
+        folder = target.parent
+        with suppress(OSError):
+            if os.statvfs(folder).f_flag & os.ST_RDONLY:
+                return "it is on a read-only filesystem"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return "its folder is read-only"
+        if target.exists() and not os.access(target, os.W_OK):
+            return "the file is read-only"
+        for side in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+            if side.exists() and not os.access(side, os.W_OK):
+                return f"its file '{side.name}' is read-only"
+        return ""
+
+    def _disk_full(self) -> bool:
+        """Whether the store's disk has no room left (SQLite reports some full-disk writes, e.g. of the -shm
+        file, as a plain I/O error)."""
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except OSError:
+            return False
+        return st.f_bavail * st.f_frsize < 64 * 1024
+
+    def _readonly_error(self) -> StoreWriteError:
+        return StoreWriteError(f"The store '{self.path}' was opened read-only.", path=self.path)
+
+    # -- statements ----------------------------------------------------------------------------------------
+    def _rollback(self) -> None:
+        # SQLite may already have rolled the transaction back itself (disk full, I/O error); and a failing
+        # rollback must not hide the error that led to it
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        if self.readonly:
+            raise self._readonly_error()
         with self._lock:  # released even when BEGIN itself fails (busy past the timeout)
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._rollback()
+                    raise
+            except sqlite3.Error as e:
+                if not _storage_error(e):
+                    raise
+                raise self._write_error(e) from None
 
     def _write(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         if self.readonly:
-            raise StoreError(f"The store '{self.path}' was opened read-only.")
+            raise self._readonly_error()
         with self._lock:  # autocommit: one statement is one durable transaction
             try:
                 return self._db.execute(sql, args)
-            except sqlite3.OperationalError as e:  # disk full, locked past the timeout, read-only file
-                raise StoreError(f"Cannot write to the store '{self.path}': {e}.") from None
+            except sqlite3.Error as e:  # disk full, locked past the timeout, read-only file
+                if not _storage_error(e):
+                    raise
+                raise self._write_error(e) from None
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            return self._reader_db().execute(sql, args).fetchall()
 
     # -- studies -------------------------------------------------------------------------------------------
     def create_study(self, spec: StudySpec) -> int:
@@ -296,23 +613,25 @@ class SQLiteStore(ControlTables, Store):
             (state.value, value, error, finished_at, study_id, number),
         )
         if cur.rowcount != 1:
-            raise StoreError(f"Trial {number} is not running, so it cannot be finished (finished trials are immutable).")
+            raise StoreError(f"Trial {number} is not running, so it cannot be finished "
+                             "(finished trials are immutable).")
 
     def trials(self, study_id: int, states: Sequence[TrialState] | None = None) -> list[TrialRecord]:
         with self._lock:  # one read transaction: trials and curves from the same snapshot
-            self._db.execute("BEGIN")
+            db = self._reader_db()
+            db.execute("BEGIN")
             try:
-                rows = self._db.execute(
+                rows = db.execute(
                     "SELECT number, state, params, value, error, started_at, finished_at FROM trials "
                     "WHERE study_id = ? ORDER BY number", (study_id,)
                 ).fetchall()
                 curves: dict[int, dict[int, dict[str, float]]] = {}
-                for number, step, metrics in self._db.execute(
+                for number, step, metrics in db.execute(
                     "SELECT number, step, metrics FROM reports WHERE study_id = ? ORDER BY number, step", (study_id,)
                 ):
                     curves.setdefault(number, {})[step] = json.loads(metrics)
             finally:
-                self._db.execute("COMMIT")
+                db.execute("COMMIT")
         wanted = None if states is None else {s.value for s in states}
         return [
             TrialRecord(number=n, params=json.loads(p), state=TrialState(s), value=_float_or_none(v),

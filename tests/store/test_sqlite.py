@@ -5,7 +5,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -115,7 +114,8 @@ def test_schema_version_and_foreign_files(tmp_path):
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     with sqlite3.connect(db) as c:
         c.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreError, match=f"has schema version {SCHEMA_VERSION + 1}, newer than this Sturgeon's {SCHEMA_VERSION}"):
+    with pytest.raises(StoreError, match=f"has schema version {SCHEMA_VERSION + 1}, newer than this Sturgeon's "
+                                         f"{SCHEMA_VERSION}"):
         SQLiteStore(db)
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as c:
@@ -154,7 +154,8 @@ def test_a_newer_study_object_in_the_same_process_supersedes_the_older(tmp_path)
     old = Study("s", SPACE, store=db)
     old.optimize(lambda t: t["x"], n_trials=2)
     new = Study.load("s", db)  # e.g. a notebook cell run twice
-    with pytest.raises(StoreError, match="^This Study object for 's' was superseded by a newer one opened in this process; use that one.$"):
+    with pytest.raises(StoreError, match="^This Study object for 's' was superseded by a newer one opened in this "
+                                         "process; use that one.$"):
         old.ask()
     new.optimize(lambda t: t["x"], n_trials=1)
     assert [t.number for t in new.trials] == [0, 1, 2]
