@@ -34,10 +34,13 @@ def test_kill_minus_9_loses_no_completed_trial(tmp_path):
     confirmed: set[int] = set()
     for _ in range(6):
         proc = subprocess.Popen([sys.executable, "-c", WORKER, str(db)], stdout=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(0.8, 2.0))  # start-up is ~0.5 s; then kill mid-stream
+        # start-up (imports) takes 0.5 to over 2 s on a busy machine: count from the first confirmed trial,
+        # then kill mid-stream
+        first = proc.stdout.readline()
+        time.sleep(rng.uniform(0.1, 0.8))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
-        confirmed |= {int(line) for line in out.split()}
+        confirmed |= {int(line) for line in (first + out).split()}
     assert len(confirmed) > 50  # the worker got far enough for the test to mean something
 
     store = SQLiteStore(db)
