@@ -25,6 +25,7 @@ from rich.tree import Tree
 from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
 from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignments
 from sturgeon.store import CommandState, StoreError
+from sturgeon.trial import TrialState
 
 panda_app = typer.Typer(
     help="Babysit one run: watch its curve each epoch, change lr or momentum while it trains, roll back.",
@@ -296,6 +297,9 @@ def _tree(s: RunStatus) -> Tree:
         by_parent.setdefault(b.parent, []).append(b)
     words = {"complete": "finished", "pruned": "stopped", "interrupted": "crashed"}  # as the run's own states read
     states = {t.number: words.get(t.state.value, t.state.value) for t in s.trials}
+    for t in s.trials:  # a branch still open in the store reads as the run does: its process may be gone (kill -9)
+        if t.state is TrialState.RUNNING:
+            states[t.number] = s.state.value if t.number == s.branch else RunState.CRASHED.value
     last = {t.number: max(t.curve, default=None) for t in s.trials}
     tree = Tree("branches")
 

@@ -42,7 +42,8 @@ class EventKind(str, Enum):
 
     SET = "set"  # a hyperparameter changed (by a person, or the babysitter)
     ROLLBACK = "rollback"  # this branch starts from an earlier checkpoint (old: parent branch, new: epoch)
-    RESTART = "restart"  # the process died; this branch continues from the last checkpoint
+    RESTART = "restart"  # the process died (or stopped); this branch continues from the last checkpoint (old, new:
+    #                      as for a rollback: the branch whose checkpoint it is, its epoch)
     PAUSE = "pause"
     RESUME = "resume"
     STOP = "stop"

@@ -166,7 +166,7 @@ class Session:
         again = self._set_after(current.number, ckpt.step) if current.state in (TrialState.INTERRUPTED,
                                                                                TrialState.PRUNED) else {}
         self._fork(ckpt.trial, ckpt.step, again, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
-                   "resume", came_from=current.number)
+                   "resume")
 
     def _set_after(self, branch: int, step: int) -> dict[str, Any]:
         """The values set on ``branch`` at the boundary after epoch ``step`` (the last of each), after that
@@ -215,9 +215,11 @@ class Session:
         self.store.add_branch(self.sid, self.branch, parent, step)
         self.params, self.epoch = dict(params), step
 
-    def _fork(self, owner: int, step: int, changes: Mapping[str, Any], kind: EventKind, reason: str, source: str,
-              came_from: int) -> None:
-        """Load ``owner``'s checkpoint at ``step`` into a fresh trainable and continue as a new branch."""
+    def _fork(self, owner: int, step: int, changes: Mapping[str, Any], kind: EventKind, reason: str,
+              source: str) -> None:
+        """Load ``owner``'s checkpoint at ``step`` into a fresh trainable and continue as a new branch, a child
+        of ``owner`` in the tree: the rollback or restart event names it as where the branch comes from (not
+        the branch left, which may be another one: a rollback to a checkpoint of branch 0 from branch 1)."""
         self.writer.flush()
         saved = read_state(self.artifacts / checkpoint_path(owner, step))
         changes = {k: v for k, v in changes.items() if saved["params"].get(k) != v}  # a change changes something
@@ -238,7 +240,7 @@ class Session:
         kept = (saved.get("babysitter") or {}).get("lr_changed_at")
         self._lr_changed_at = int(kept) if kind is EventKind.RESTART and isinstance(kept, int) else step
         self.curve = {e: m for e, m in self._line_curve().items() if e <= step}
-        self._event(kind, None, came_from, step, reason, source)
+        self._event(kind, None, owner, step, reason, source)
         for name, value in changes.items():
             self._event(EventKind.SET, name, running.get(name, old_params.get(name)), value, reason, source)
         for name, value in old_params.items():  # what going back undid: a change made after that checkpoint
@@ -357,8 +359,7 @@ class Session:
             self._diverged(f"{action.reason}, but no checkpoint is left to roll back to")
         came_from, diverged_at = self.branch, self.epoch
         self._cuts += 1
-        self._fork(ckpt.trial, ckpt.step, changes, EventKind.ROLLBACK, action.reason, "babysitter",  # type: ignore[union-attr]
-                   came_from=came_from)
+        self._fork(ckpt.trial, ckpt.step, changes, EventKind.ROLLBACK, action.reason, "babysitter")  # type: ignore[union-attr]
         self._finish(came_from, TrialState.PRUNED, None, f"diverged at epoch {diverged_at}; rolled back")
         return True
 
@@ -420,7 +421,7 @@ class Session:
                     raise StoreError(f"no checkpoint at epoch {args['to']} on branch {args.get('branch')}")
                 came_from = self.branch
                 reason = args.get("reason") or f"rolled back from epoch {self.epoch} to {ckpt.step}"
-                self._fork(ckpt.trial, ckpt.step, changes, EventKind.ROLLBACK, reason, cmd.source, came_from)
+                self._fork(ckpt.trial, ckpt.step, changes, EventKind.ROLLBACK, reason, cmd.source)
                 self._finish(came_from, TrialState.PRUNED, None, f"abandoned: rolled back to epoch {ckpt.step} "
                              f"(branch {self.branch})")
             elif kind == CommandKind.PAUSE.value:

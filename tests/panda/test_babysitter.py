@@ -109,12 +109,14 @@ def test_digits_run_with_too_high_lr_is_rescued(store, digits):
     rescues = list(zip(events[::2], events[1::2], strict=True))
     trials = {t.number: t for t in status.trials}
     curves, branches = {t.number: t.curve for t in status.trials}, run.store.branches(run.study_id)
+    parent = {b.trial: b.parent for b in branches}
     for i, (rb, cut) in enumerate(rescues):
         left = trials[rb.trial - 1]  # each rescue forks a new branch from the one that exploded
         exploded = max(left.curve)
         assert (rb.source, cut.source, cut.trial, cut.step, cut.param) == ("babysitter", "babysitter", rb.trial,
                                                                            rb.step, "lr")
         assert rb.step == rb.new == exploded - 1 and rb.reason == cut.reason
+        assert rb.old == parent[rb.trial]  # from the branch whose checkpoint it took, as the tree shows
         seen = lineage_curve(curves, branches, left.number)  # what the babysitter saw on the branch it left
         assert rb.reason == f"{sitter.diverged(exploded, seen)}: roll back and cut lr x0.5"
         assert (cut.old, cut.new) == (0.2 * 0.5**i, 0.2 * 0.5 ** (i + 1))  # 0.2 -> 0.1 -> 0.05 ...: halvings are exact

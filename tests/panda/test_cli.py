@@ -169,12 +169,12 @@ def gone(pid: int) -> None:
         time.sleep(0.05)
 
 
-def kill9_in_epoch(cfg: Path, epoch: int, *args: str) -> int:
-    """Start the config's run detached (a SlowDigits trainable) and kill -9 its worker in the middle of
-    ``epoch``; returns the worker's pid."""
-    flag = cfg.parent / f"in-epoch-{epoch}"
+def kill9_in_epoch(folder: Path, epoch: int, *command: str) -> int:
+    """Run a panda command that trains a SlowDigits run detached (``start CONFIG --detach``, the default, or
+    ``rollback ... --detach``) and kill -9 its worker in the middle of ``epoch``; returns the worker's pid."""
+    flag = folder / f"in-epoch-{epoch}"
     env = {**CALM, "STURGEON_TEST_SLOW_EPOCH": str(epoch), "STURGEON_TEST_FLAG": str(flag)}
-    started = panda("start", str(cfg), "--detach", *args, env=env)
+    started = panda(*(command or ("start", str(folder / "run.toml"), "--detach")), env=env)
     assert started.returncode == 0, started.stderr
     deadline = time.monotonic() + 120
     while not flag.exists() and time.monotonic() < deadline:
@@ -188,7 +188,7 @@ def kill9_in_epoch(cfg: Path, epoch: int, *args: str) -> int:
 def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp_path):
     cfg = config(tmp_path, epochs=10, trainable=SLOW)
     db = tmp_path / "s.db"
-    kill9_in_epoch(cfg, 7)
+    kill9_in_epoch(tmp_path, 7)
     crashed = status(db)
     assert (crashed["state"], crashed["epoch"]) == ("crashed", 6)
     resumed = panda("resume", "r", "--store", str(db))
@@ -202,6 +202,24 @@ def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp
     assert [(e["trial"], e["step"], e["reason"]) for e in restart] == [(1, 6, "its process died; continues from epoch 6")]
     run = Run.open("r", db)
     assert [t.state.value for t in run.status().trials] == ["interrupted", "complete"]
+
+
+def test_after_kill9_the_branch_tree_says_crashed_and_a_rollback_names_the_branch_it_comes_from(tmp_path):
+    cfg = config(tmp_path, epochs=4, trainable=SLOW)
+    db = str(tmp_path / "s.db")
+    assert panda("start", str(cfg), "-q").returncode == 0  # branch 0: epochs 1..4
+    assert cli("rollback", "r", "--to", "2", "--store", db)[0] == 0  # branch 1: epochs 3..4, from branch 0
+    # from branch 1, back to a checkpoint of branch 0: the new branch's parent, and its event's source, is 0
+    kill9_in_epoch(tmp_path, 4, "rollback", "r", "--to", "3", "-b", "0", "--store", db, "--detach")
+    s = status(tmp_path / "s.db")
+    assert (s["state"], s["branch"]) == ("crashed", 2)
+    assert [(b["trial"], b["parent"], b["step"]) for b in s["branches"]] == [(0, None, 0), (1, 0, 2), (2, 0, 3)]
+    rollbacks = [(e["trial"], e["old"], e["new"]) for e in s["events"] if e["kind"] == "rollback"]
+    assert rollbacks == [(1, 0, 2), (2, 0, 3)]
+    code, text = cli("status", "r", "--store", db)
+    assert code == 0 and "r: crashed — epoch 3/4 on branch 2" in text
+    assert "branch 2: from epoch 3, none trained, crashed (current)" in text and "running" not in text, text
+    assert text.count("from branch 0 at epoch") == 2 and "from branch 1" not in text
 
 
 def story(events: list[dict]) -> list[tuple]:
@@ -223,7 +241,7 @@ def test_kill9_of_a_babysat_run_then_resume_continues_its_plateau_count(tmp_path
     assert len(cuts) >= 2, f"this test needs two plateau cuts in 24 epochs; got {cuts}"
     # killed in epoch k, the run restarts from k - 1: anywhere strictly between two cuts the count matters
     epoch = random.choice([k for k in range(cuts[0] + 2, cuts[-1] + 1) if k - 1 not in cuts])
-    kill9_in_epoch(cfg, epoch)
+    kill9_in_epoch(tmp_path, epoch)
     resumed = panda("resume", "r", "--store", str(db), "-q")
     assert resumed.returncode == 0, resumed.stderr
     done = status(db)
