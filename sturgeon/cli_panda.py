@@ -32,6 +32,8 @@ panda_app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
 )
 
+# Help text goes through rich markup: a literal "[" must be written "\\[" (rich took "[run]" for a style).
+NAME = typer.Argument(..., help="The run's name, as given at start.")
 CHANGES = typer.Argument(None, help="Changes as name=value, e.g. lr=0.02 momentum=0.95.")
 REASON = typer.Option("", "--reason", "-r", help="Why: kept in the run's event log.")
 DETACH = typer.Option(False, "--detach", "-d", help="Train in a background process; its output goes to run.log.")
@@ -80,7 +82,7 @@ def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = Non
         status = run.train(cfg.make, on_epoch=None if quiet else line, epochs=epochs)
     except KeyboardInterrupt:
         err.print(f"interrupted; continue with: sturgeon panda resume {run.name} --store {run.store.path}",  # type: ignore[attr-defined]
-                  highlight=False)
+                  highlight=False, markup=False)
         raise typer.Exit(130) from None
     except Exception as e:
         # The trainable's own code raised (whatever the type) when the run recorded it as its failure; anything
@@ -114,8 +116,8 @@ def _spawn(run: Run, epochs: int | None) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if run.store.writer(run.study_id) == proc.pid:
-            out.print(f"run {run.name} trains in the background (pid {proc.pid}); log: {log}", highlight=False)
-            out.print(f"watch it: sturgeon panda status {run.name} --store {run.store.path}", highlight=False)  # type: ignore[attr-defined]
+            out.print(f"run {run.name} trains in the background (pid {proc.pid}); log: {log}", highlight=False, markup=False)
+            out.print(f"watch it: sturgeon panda status {run.name} --store {run.store.path}", highlight=False, markup=False)  # type: ignore[attr-defined]
             return
         if proc.poll() is not None:
             other = run.store.writer(run.study_id)
@@ -136,7 +138,7 @@ def _summary(s: RunStatus) -> None:
     m = s.curve.get(s.epoch, {})
     shown = ", ".join(f"{k} {v:.4g}" for k, v in m.items() if k in ("train_cost", "dev_cost", "dev_error"))
     out.print(f"run {s.name}: {s.state.value} at epoch {s.epoch}/{s.epochs} on branch {s.branch}"
-              + (f" ({shown})" if shown else ""), highlight=False)
+              + (f" ({shown})" if shown else ""), highlight=False, markup=False)
 
 
 def _open(name: str, store: Path, readonly: bool = False) -> Run:
@@ -149,7 +151,7 @@ def _open(name: str, store: Path, readonly: bool = False) -> Run:
 def start(
     config: Path = typer.Argument(..., help="A panda run config (see examples/panda.toml)."),
     detach: bool = DETACH,
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name (default: [run] name)."),
+    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name (default: the config's \\[run] name, else its file name)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
 ) -> None:
     """Start a run from a config: trains in the foreground (or --detach), checkpointing every epoch."""
@@ -159,7 +161,7 @@ def start(
         cfg = load_panda_config(config)
         run = Run.create(name or cfg.name, cfg.params, store=cfg.store, space=cfg.space, settings=cfg.settings,
                          attrs={"config": cfg.raw, "config_path": str(cfg.path.resolve()), "ignored": cfg.ignored})
-        out.print(f"run {run.name}: {cfg.settings.epochs} epochs, store {cfg.store}", highlight=False)
+        out.print(f"run {run.name}: {cfg.settings.epochs} epochs, store {cfg.store}", highlight=False, markup=False)
         _train(run, detach, quiet)
 
 
@@ -172,7 +174,7 @@ def worker(name: str, store: Path = STORE_OPTION, epochs: Optional[int] = typer.
 
 @panda_app.command()
 def status(
-    name: str,
+    name: str = NAME,
     store: Path = STORE_OPTION,
     events: int = typer.Option(8, "--events", "-e", help="How many recent events to show."),
     as_json: bool = typer.Option(False, "--json", help="The status as JSON, for scripts."),
@@ -327,15 +329,15 @@ def _report(run: Run, cid: int, wait: float, what: str, step: bool = False) -> N
         when = f"at the next {boundary}" if alive else "when the run resumes (it is not running now)"
         if held:  # Run.train(until=...) returned: its Python process polls again only when train() is called
             when = f"when the Python process holding it (pid {pid}) calls train() again"
-        out.print(f"queued #{cid}: {what}, applied {when}", highlight=False)
+        out.print(f"queued #{cid}: {what}, applied {when}", highlight=False, markup=False)
         return
     cmd = run.wait(cid, wait)
     if cmd.state is CommandState.REFUSED:
         raise StoreError(f"refused: {cmd.outcome}")
     if cmd.state is CommandState.PENDING:
-        out.print(f"queued #{cid}: {what}; not applied yet after {wait:g} s", highlight=False)
+        out.print(f"queued #{cid}: {what}; not applied yet after {wait:g} s", highlight=False, markup=False)
         return
-    out.print(f"applied #{cid}: {what}, {cmd.outcome}", highlight=False)
+    out.print(f"applied #{cid}: {what}, {cmd.outcome}", highlight=False, markup=False)
 
 
 WAIT = typer.Option(0.0, "--wait", "-w", help="Wait up to this many seconds for the run to apply it.")
@@ -347,7 +349,7 @@ def _check_wait(wait: float) -> None:
 
 
 @panda_app.command("set")
-def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, reason: str = REASON,
+def set_(name: str = NAME, changes: list[str] = CHANGES, store: Path = STORE_OPTION, reason: str = REASON,
          wait: float = WAIT) -> None:
     """Change hyperparameters at the next epoch boundary (checked against the run's space first)."""
     with clean_errors():
@@ -363,7 +365,7 @@ def set_(name: str, changes: list[str] = CHANGES, store: Path = STORE_OPTION, re
 
 @panda_app.command()
 def rollback(
-    name: str,
+    name: str = NAME,
     to: int = typer.Option(..., "--to", help="The epoch whose checkpoint to go back to."),
     changes: list[str] = CHANGES,
     branch: Optional[int] = typer.Option(None, "--branch", "-b", help="Another branch's checkpoint (default: current line)."),
@@ -384,7 +386,7 @@ def rollback(
         if run.store.writer(run.study_id) is not None:
             _report(run, cid, wait, what)
         else:
-            out.print(f"{what}: the run is not running, so it continues here", highlight=False)
+            out.print(f"{what}: the run is not running, so it continues here", highlight=False, markup=False)
             _train(run, detach)
 
 
@@ -399,14 +401,14 @@ def _control(name: str, store: Path, verb: str, wait: float) -> None:
 
 
 @panda_app.command()
-def pause(name: str, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
+def pause(name: str = NAME, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
     """Pause at the next epoch boundary (the process waits; set and rollback still apply)."""
     with clean_errors():
         _control(name, store, "pause", wait)
 
 
 @panda_app.command()
-def stop(name: str, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
+def stop(name: str = NAME, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
     """Stop at the next epoch boundary; resume later continues from the last checkpoint."""
     with clean_errors():
         _control(name, store, "stop", wait)
@@ -414,7 +416,7 @@ def stop(name: str, store: Path = STORE_OPTION, wait: float = WAIT) -> None:
 
 @panda_app.command()
 def resume(
-    name: str,
+    name: str = NAME,
     store: Path = STORE_OPTION,
     detach: bool = DETACH,
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
