@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+import sturgeon
+
 _PR_CAPBSET_DROP = 24  # linux/prctl.h
 _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2  # linux/capability.h
 
@@ -33,9 +35,17 @@ def _drop_dac_capabilities() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
+def _child_env() -> dict[str, str]:
+    """The environment of a child: it imports the same ``sturgeon`` as this process, from any working folder
+    (installed or not)."""
+    root = str(Path(sturgeon.__file__).resolve().parent.parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+
+
 def _run_limited(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
     preexec = _drop_dac_capabilities if os.geteuid() == 0 else None
-    return subprocess.run(args, preexec_fn=preexec, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    return subprocess.run(args, preexec_fn=preexec, capture_output=True, text=True, env=_child_env(),
+                          **kw)  # type: ignore[call-overload]
 
 
 _probe_result: str | None = None
@@ -51,7 +61,7 @@ def _why_permissions_do_not_apply(tmp: Path) -> str:
         try:
             done = _run_limited([sys.executable, "-c", f"open({str(folder / 'f')!r}, 'w')"], timeout=60)
         except subprocess.SubprocessError as e:  # the capability drop itself was refused (no CAP_SETPCAP)
-            _probe_result = f"cannot make file permissions apply to a child of root here ({e})"
+            _probe_result = f"running as root without CAP_SETPCAP: cannot make file permissions apply to a child ({e})"
         else:
             _probe_result = "" if "PermissionError" in done.stderr else (
                 "a child of root still writes in a chmod-555 folder here (capabilities not enforced)")
@@ -82,7 +92,8 @@ def unprivileged_popen() -> Iterator[Callable[..., subprocess.Popen[str]]]:
     def start(script: str, *args: str) -> subprocess.Popen[str]:
         preexec = _drop_dac_capabilities if os.geteuid() == 0 else None
         proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), *args], preexec_fn=preexec,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=_child_env())
         procs.append(proc)
         return proc
 
@@ -101,7 +112,7 @@ def _mount(args: list[str]) -> str:
     if shutil.which("mount") is None:
         return "no mount command"
     done = subprocess.run(["mount", *args], capture_output=True, text=True)
-    return "" if done.returncode == 0 else (done.stderr.strip() or f"mount exited {done.returncode}")
+    return "" if done.returncode == 0 else (done.stderr.strip().splitlines() or [f"mount exited {done.returncode}"])[0]
 
 
 def _umount(folder: Path) -> None:
