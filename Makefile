@@ -27,4 +27,5 @@ bench: setup
 	$(PY) bench/caviar.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .pytest_cache
+	find runs -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
