@@ -38,6 +38,7 @@ from sturgeon.train import TENSOR_REF
 __all__ = ["write_state", "read_state", "Retention", "CheckpointWriter", "Checkpoint", "list_checkpoints",
            "checkpoint_path", "split_state"]
 
+_MAX_DEATHS = 3  # copiers that may die in a row on one job before the write counts as failed
 PathLike = str | os.PathLike[str]  # where a checkpoint goes: a plain string costs least at each epoch
 _MAGIC_TORCH = b"PK\x03\x04"  # torch.save's zip container; a safetensors file starts with its header's length
 
@@ -245,6 +246,8 @@ class CheckpointWriter:
     is a memory read, not a syscall. It finishes a job it has received even when the training process is
     killed, so a kill -9 loses at most the epoch in progress; a file is complete once it has its final name.
     One copy at most is under way: ``submit`` and ``flush`` wait for the previous one and raise its error.
+    A copier that dies (killed, out of memory) is replaced, and a job it had not finished is sent again to
+    the new one: the staging file still holds its bytes, since nothing is staged before the job is done.
     Without ``/dev/shm`` the file is written directly, synchronously.
 
     Each tensor has a fixed place in the staging file from epoch to epoch, so an epoch's copy is one
@@ -262,6 +265,8 @@ class CheckpointWriter:
         self._buffer: torch.Tensor | None = None  # the mapped staging file's data part, as bytes
         self._views: tuple[Any, ...] = (None, None, [])  # (layout, buffer, the tensors' places in it)
         self._told: _Layout | None = None  # the layout whose table the copier has
+        self._job: tuple[bytes, _Layout] | None = None  # the write job under way (sent again if its copier dies)
+        self._deaths = 0  # copiers that died in a row before finishing a job
 
     def _copier(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -276,17 +281,38 @@ class CheckpointWriter:
 
     def _send(self, record: bytes, layout: _Layout | None = None) -> None:
         """Send one framed record, after the layout's tensor table if the copier lacks it: both in one write,
-        so that a copier started here (the last one died) gets the table before the job that needs it."""
-        proc = self._copier()
-        if layout is not None and self._told is not layout:
-            record = frame(b"layout", layout.table) + record
-            self._told = layout
-        rest = memoryview(record)
-        try:
-            while rest:  # a signal can cut a write to a full pipe short: write what is left
-                rest = rest[proc.stdin.write(rest):]  # type: ignore[union-attr]
-        except BrokenPipeError:
-            raise RuntimeError("Writing a checkpoint failed: the copier process died.") from None
+        so that a copier started here (the last one died) gets the table before the job that needs it. A
+        copier found dead on the way is replaced, and the new one gets the whole record."""
+        while True:
+            proc = self._copier()
+            told = self._told
+            message = record if layout is None or told is layout else frame(b"layout", layout.table) + record
+            rest = memoryview(message)
+            try:
+                while rest:  # a signal can cut a write to a full pipe short: write what is left
+                    rest = rest[proc.stdin.write(rest):]  # type: ignore[union-attr]
+            except BrokenPipeError:
+                self._buried(proc)
+                continue
+            if layout is not None:
+                self._told = layout
+            return
+
+    def _buried(self, proc: subprocess.Popen[bytes]) -> None:
+        """A copier died before finishing its work: the next record starts a new one, unless they keep dying."""
+        proc.kill()  # already dead, or past saving: its pipe is closed
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                pipe.close()  # type: ignore[union-attr]
+            except OSError:
+                pass
+        self._proc = None
+        self._deaths += 1
+        if self._deaths > _MAX_DEATHS:
+            self._job, self._deaths = None, 0
+            raise RuntimeError(f"Writing a checkpoint failed: the copier process died {_MAX_DEATHS + 1} times in "
+                               f"a row (last exit code {proc.returncode}).")
 
     def _staging(self, size: int) -> torch.Tensor:
         """The staging file's data part, mapped as a uint8 tensor of at least ``size`` bytes (a larger state
@@ -354,9 +380,10 @@ class CheckpointWriter:
                     fmt, state = b"marshal", marshal.dumps(skeleton)  # skeleton, marshalled: several times
                 except ValueError:  # faster than JSON; a subclass marshal refuses (an IntEnum) goes as JSON
                     fmt, state = b"json", json.dumps(skeleton).encode()
-                self._send(frame(b"write", b"%d" % layout.size, _absolute(path), fmt, state,
-                                 *map(_absolute, remove or ())), layout)
+                record = frame(b"write", b"%d" % layout.size, _absolute(path), fmt, state, *map(_absolute, remove or ()))
+                self._send(record, layout)
                 self._sent += 1
+                self._job = (record, layout)
                 return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _write_split((skeleton, tensors), Path(path))
@@ -392,11 +419,17 @@ class CheckpointWriter:
         if self._proc is None or self._map is None:
             return
         while int.from_bytes(self._map[0:8], "little") < self._sent:  # a memory read: no syscall
-            if self._proc.poll() is not None:
-                self._proc = None  # the next job starts a new one
-                raise RuntimeError("Writing a checkpoint failed: the copier process died.")
+            if self._proc.poll() is not None:  # died before finishing the job: a new copier does it again
+                self._buried(self._proc)
+                if self._job is None:  # nothing of ours left to redo
+                    self._sent = 0
+                    break
+                self._send(*self._job)
+                self._sent = 1
+                continue
             time.sleep(0.0002)
-        if int.from_bytes(self._map[8:16], "little") > self._failed:
+        self._job, self._deaths = None, 0
+        if self._proc is not None and int.from_bytes(self._map[8:16], "little") > self._failed:
             self._failed += 1
             why = self._proc.stdout.readline().decode().strip()  # type: ignore[union-attr]
             raise RuntimeError(f"Writing a checkpoint failed: {why.removeprefix('error: ')}")

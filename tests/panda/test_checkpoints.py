@@ -281,3 +281,74 @@ def test_a_weight_rebound_in_place_is_what_the_checkpoint_holds(tmp_path, digits
     writer.submit_split(skeleton, tensors, tmp_path / "r.ckpt")
     writer.close()
     assert same_state(read_state(tmp_path / "r.ckpt"), t.save())
+
+
+def copier_of(pid: int) -> int:
+    """The pid of the checkpoint copier that process ``pid`` started (the only one it has running)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if proc.name.isdigit() and ppid == pid and b"_copier.py" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not a process
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_copier_killed_with_a_checkpoint_under_way_is_replaced_and_the_run_goes_on(store, digits):
+    """kill -9 of the copier while it holds epoch 3's checkpoint: a new copier writes it, the run trains on
+    and ends as an uninterrupted run does, every checkpoint exact."""
+    import os
+    import signal
+    import time
+
+    from sturgeon.panda import RunState
+    from sturgeon.panda.checkpoints import checkpoint_path
+    from sturgeon.train import Trainer
+
+    k, seen = 3, {}
+    run = Run.create("r", PARAMS, store=store, settings=PandaSettings(epochs=6, keep_every=1))
+
+    class KillsItsCopier(Trainer):
+        def step(self):
+            if self.epoch == k and "copier" in seen:  # epoch k's checkpoint waits in the stopped copier's pipe
+                seen["missing"] = not (run.artifacts / checkpoint_path(0, k)).exists()
+                tmp = run.artifacts / f"{checkpoint_path(0, k)}.tmp"
+                tmp.write_bytes(b"half a file")  # as a copier killed in the middle of writing it leaves
+                os.kill(seen["copier"], signal.SIGKILL)
+            metrics = super().step()
+            if self.epoch == k:  # the copier stops reading before it is handed this epoch's checkpoint
+                while not (run.artifacts / checkpoint_path(0, k - 1)).exists():
+                    time.sleep(0.01)
+                time.sleep(0.2)  # and has counted the previous job done
+                seen["copier"] = copier_of(os.getpid())
+                os.kill(seen["copier"], signal.SIGSTOP)
+            return metrics
+
+    status = run.train(lambda: KillsItsCopier(digits))
+    assert seen["missing"] and (status.state, status.epoch, status.branch) == (RunState.FINISHED, 6, 0)
+    ref = Run.create("ref", PARAMS, store=store, settings=PandaSettings(epochs=6, keep_every=1))
+    assert status.curve == ref.train(trainer_of(digits)).curve
+    for epoch in range(7):
+        assert same_state(read_state(run.artifacts / checkpoint_path(0, epoch)),
+                          read_state(ref.artifacts / checkpoint_path(0, epoch)))
+    assert not list(run.artifacts.glob("branch-0/*.tmp"))
+
+
+def test_a_copier_that_keeps_dying_fails_the_write_with_one_line(tmp_path, monkeypatch):
+    import sys
+
+    writer = CheckpointWriter()
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # every copier started from now on exits at once
+    with pytest.raises(RuntimeError, match=r"^Writing a checkpoint failed: the copier process died 4 times in a "
+                                           r"row \(last exit code 1\)\.$"):
+        writer.submit({"w": torch.ones(2)}, tmp_path / "a.ckpt")  # sent to a copier found dead, or that dies
+        writer.flush()
+    monkeypatch.undo()
+    writer.submit({"w": torch.zeros(2)}, tmp_path / "b.ckpt")  # a copier that works again: writing goes on
+    writer.close()
+    assert torch.equal(read_state(tmp_path / "b.ckpt")["w"], torch.zeros(2)) and not (tmp_path / "a.ckpt").exists()
