@@ -24,6 +24,7 @@ from rich.tree import Tree
 
 from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
 from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignments
+from sturgeon.panda.session import WRITE_ERRORS
 from sturgeon.store import CommandState, StoreError
 from sturgeon.trial import TrialState
 
@@ -84,6 +85,11 @@ def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = Non
         err.print(f"interrupted; continue with: sturgeon panda resume {run.name} --store {run.store.path}",  # type: ignore[attr-defined]
                   highlight=False, markup=False)
         raise typer.Exit(130) from None
+    except WRITE_ERRORS as e:  # the disk (or the store) refused a write while it trained: the run failed, not the input
+        then = "free some space, then" if getattr(e, "disk_full", False) else "then"
+        err.print(f"[bold red]error:[/] {escape(str(e))} The run stopped; {then}: sturgeon panda resume "
+                  f"{escape(run.name)} --store {escape(str(run.store.path))}", highlight=False, soft_wrap=True)  # type: ignore[attr-defined]
+        raise typer.Exit(1) from None
     except Exception as e:
         # The trainable's own code raised (whatever the type) when the run recorded it as its failure; anything
         # else is bad input or state, which clean_errors reports (exit 2).

@@ -8,13 +8,15 @@ little-endian length and its bytes:
   state's skeleton: ``json`` text, or ``marshal`` bytes) and the table, then ``SIZE`` bytes of the staging
   file (in RAM) after its 64-byte head; written through a temporary name and a rename, then the ``GONE``
   files are deleted (retention). Each write is counted in the head: bytes 0-8 jobs done, 8-16 jobs failed
-  (each failure also one line ``error: why`` on stdout);
+  (each failure also one line on stdout: ``error: {"path": DST, "errno": N or null, "message": why}``; a
+  failed write leaves no temporary file behind);
 - ``unlink PATH ...``: delete files (retention).
 
 Building the header here keeps the training process's share of an epoch boundary small: ``marshal`` of
 the skeleton (C, binary floats) takes about a fifth of the time of encoding it as JSON there, and this
-process, on the other core, does the JSON. Both processes run the same interpreter, which marshal needs. Standard library only, so it starts in milliseconds; the writer imports
-:func:`header` from here too, so both ways of writing a file make the same bytes. It ends when its stdin
+process, on the other core, does the JSON. Both processes run the same interpreter, which marshal needs.
+Standard library only, so it starts in milliseconds; the writer imports :func:`header` from here too, so
+both ways of writing a file make the same bytes. It ends when its stdin
 closes (its parent exited or died), deleting the staging file, and ignores Ctrl-C, which its parent handles.
 """
 from __future__ import annotations
@@ -77,13 +79,18 @@ def write(dst: bytes, state: bytes, table: bytes, staging: int, size: int) -> No
     folder = os.path.dirname(dst)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    with open(dst + b".tmp", "wb") as out:
-        out.write(header(state, table))
-        out.flush()
-        copied = 0
-        while copied < size:  # sendfile: the kernel copies page cache to page cache
-            copied += os.sendfile(out.fileno(), staging, CONTROL + copied, size - copied)
-    os.replace(dst + b".tmp", dst)
+    tmp = dst + b".tmp"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(header(state, table))
+            out.flush()
+            copied = 0
+            while copied < size:  # sendfile: the kernel copies page cache to page cache
+                copied += os.sendfile(out.fileno(), staging, CONTROL + copied, size - copied)
+        os.replace(tmp, dst)
+    except BaseException:
+        _unlink([tmp])  # a half file is of no use, and on a full disk it holds the space the run needs to stop
+        raise
 
 
 def main(staging: str) -> None:
@@ -103,7 +110,8 @@ def main(staging: str) -> None:
                 _unlink(args[4:])  # older files go once the new one is whole
             except Exception as e:  # noqa: BLE001 - the disk, or a skeleton JSON cannot hold: the job failed,
                 failed += 1  # the copier lives on for the next
-                sys.stdout.write(f"error: {e}\n")
+                why = {"path": os.fsdecode(args[1]), "errno": getattr(e, "errno", None), "message": str(e)}
+                sys.stdout.write(f"error: {json.dumps(why)}\n")
                 sys.stdout.flush()
                 head[8:16] = failed.to_bytes(8, "little")
             done += 1

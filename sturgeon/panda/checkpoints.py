@@ -16,6 +16,7 @@ torch.Size([2, 3])
 """
 from __future__ import annotations
 
+import errno
 import json
 import marshal
 import math
@@ -35,12 +36,35 @@ from sturgeon.panda._copier import CONTROL as _CONTROL
 from sturgeon.panda._copier import frame, header
 from sturgeon.train import TENSOR_REF
 
-__all__ = ["write_state", "read_state", "Retention", "CheckpointWriter", "Checkpoint", "list_checkpoints",
-           "checkpoint_path", "split_state"]
+__all__ = ["write_state", "read_state", "Retention", "CheckpointWriter", "CheckpointWriteError", "Checkpoint",
+           "list_checkpoints", "checkpoint_path", "split_state"]
 
 _MAX_DEATHS = 3  # copiers that may die in a row on one job before the write counts as failed
 PathLike = str | os.PathLike[str]  # where a checkpoint goes: a plain string costs least at each epoch
 _MAGIC_TORCH = b"PK\x03\x04"  # torch.save's zip container; a safetensors file starts with its header's length
+
+
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint file could not be written: ``path`` names it, ``disk_full`` is true when the disk (or the
+    filesystem's quota) is full. Nothing is left under its name, nor under its temporary one.
+
+    >>> import errno
+    >>> str(write_failure("/runs/r/branch-0/epoch-00012.ckpt", errno.ENOSPC, "No space left on device"))
+    "Cannot write the checkpoint '/runs/r/branch-0/epoch-00012.ckpt': the disk is full (No space left on device)."
+    """
+
+    def __init__(self, message: str, *, path: str = "", disk_full: bool = False) -> None:
+        super().__init__(message)
+        self.path, self.disk_full = path, disk_full
+
+
+def write_failure(path: PathLike, code: int | None, message: str) -> CheckpointWriteError:
+    """The error for a failed write of ``path`` (``code``: the errno, if the system gave one)."""
+    where = os.fsdecode(path)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return CheckpointWriteError(f"Cannot write the checkpoint '{where}': the disk is full ({os.strerror(code)}).",
+                                    path=where, disk_full=True)
+    return CheckpointWriteError(f"Cannot write the checkpoint '{where}': {message}.", path=where)
 
 
 def split_state(state: Any) -> tuple[Any, list[torch.Tensor]] | None:
@@ -137,17 +161,36 @@ def _write_split(split: tuple[Any, list[torch.Tensor] | None], path: Path) -> No
     skeleton, tensors = split
     tmp = path.with_name(path.name + ".tmp")
     layout = None if tensors is None else _layout(tensors)
-    if layout is None:  # keep it exact with torch.save
-        torch.save(skeleton if tensors is None else _join(skeleton, {f"t{i}": t for i, t in enumerate(tensors)}), tmp)
-    else:
-        raw = (tensors[i].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()  # type: ignore[index]
-               for i in layout.order)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            write_all(fd, [header(json.dumps(skeleton).encode(), layout.table), *raw])
-        finally:
-            os.close(fd)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if layout is None:  # keep it exact with torch.save
+            torch.save(skeleton if tensors is None else _join(skeleton, {f"t{i}": t for i, t in enumerate(tensors)}),
+                       tmp)
+        else:
+            raw = (tensors[i].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()  # type: ignore[index]
+                   for i in layout.order)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                write_all(fd, [header(json.dumps(skeleton).encode(), layout.table), *raw])
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)  # a half file is of no use, and on a full disk it holds the space to stop in
+        if isinstance(e, OSError):
+            raise write_failure(path, e.errno, e.strerror or str(e)) from None
+        if isinstance(e, RuntimeError) and not isinstance(e, CheckpointWriteError) and _disk_full(path):
+            raise write_failure(path, errno.ENOSPC, str(e)) from None  # torch.save says only "failed writing"
+        raise
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the filesystem of ``path``'s folder has no room left for an ordinary user's file."""
+    try:
+        st = os.statvfs(path.parent if path.parent.exists() else path.parent.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 16
 
 
 def _absolute(path: PathLike) -> bytes:
@@ -265,7 +308,8 @@ class CheckpointWriter:
         self._buffer: torch.Tensor | None = None  # the mapped staging file's data part, as bytes
         self._views: tuple[Any, ...] = (None, None, [])  # (layout, buffer, the tensors' places in it)
         self._told: _Layout | None = None  # the layout whose table the copier has
-        self._job: tuple[bytes, _Layout] | None = None  # the write job under way (sent again if its copier dies)
+        # the write under way (record, layout, file), sent again to a new copier if its copier dies
+        self._job: tuple[bytes, _Layout, str] | None = None
         self._deaths = 0  # copiers that died in a row before finishing a job
 
     def _copier(self) -> subprocess.Popen[bytes]:
@@ -310,9 +354,10 @@ class CheckpointWriter:
         self._proc = None
         self._deaths += 1
         if self._deaths > _MAX_DEATHS:
+            where = f"the checkpoint '{self._job[2]}'" if self._job is not None else "checkpoints"
             self._job, self._deaths = None, 0
-            raise RuntimeError(f"Writing a checkpoint failed: the copier process died {_MAX_DEATHS + 1} times in "
-                               f"a row (last exit code {proc.returncode}).")
+            raise CheckpointWriteError(f"Cannot write {where}: the copier process died {_MAX_DEATHS + 1} times in a "
+                                       f"row (last exit code {proc.returncode}).")
 
     def _staging(self, size: int) -> torch.Tensor:
         """The staging file's data part, mapped as a uint8 tensor of at least ``size`` bytes (a larger state
@@ -355,7 +400,6 @@ class CheckpointWriter:
         split = split_state(state)
         if split is None or _layout(split[1]) is None:  # torch.save it, as it is, directly
             self.flush()
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
             _write_split((state, None), Path(path))
             self._unlink(remove)
         else:
@@ -381,11 +425,10 @@ class CheckpointWriter:
                 except ValueError:  # faster than JSON; a subclass marshal refuses (an IntEnum) goes as JSON
                     fmt, state = b"json", json.dumps(skeleton).encode()
                 record = frame(b"write", b"%d" % layout.size, _absolute(path), fmt, state, *map(_absolute, remove or ()))
+                self._job = (record, layout, os.fsdecode(_absolute(path)))
                 self._send(record, layout)
                 self._sent += 1
-                self._job = (record, layout)
                 return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
         _write_split((skeleton, tensors), Path(path))
         self._unlink(remove)
 
@@ -424,15 +467,20 @@ class CheckpointWriter:
                 if self._job is None:  # nothing of ours left to redo
                     self._sent = 0
                     break
-                self._send(*self._job)
+                self._send(*self._job[:2])
                 self._sent = 1
                 continue
             time.sleep(0.0002)
         self._job, self._deaths = None, 0
         if self._proc is not None and int.from_bytes(self._map[8:16], "little") > self._failed:
             self._failed += 1
-            why = self._proc.stdout.readline().decode().strip()  # type: ignore[union-attr]
-            raise RuntimeError(f"Writing a checkpoint failed: {why.removeprefix('error: ')}")
+            line = self._proc.stdout.readline().decode(errors="replace").strip()  # type: ignore[union-attr]
+            try:
+                why = json.loads(line.removeprefix("error: "))
+                failure = write_failure(why["path"], why["errno"], why["message"])
+            except (ValueError, KeyError, TypeError):  # not the copier's record: say what it said
+                failure = CheckpointWriteError(f"Cannot write a checkpoint: {line.removeprefix('error: ')}.")
+            raise failure
 
     def close(self) -> None:
         try:

@@ -49,6 +49,7 @@ class EventKind(str, Enum):
     STOP = "stop"
     DIVERGED = "diverged"  # the cost became NaN/inf or exploded and nothing rolled it back
     EXTEND = "extend"  # the run's end moved (old: epochs, new: epochs), to train a finished run further
+    FAILED = "failed"  # the storage refused a write (a full disk): the run stopped; resume continues it exactly
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sturgeon.panda.babysitter import ActionKind, Babysitter
-from sturgeon.panda.checkpoints import (Checkpoint, CheckpointWriter, Retention, checkpoint_path, list_checkpoints,
-                                       read_state)
+from sturgeon.panda.checkpoints import (Checkpoint, CheckpointWriteError, CheckpointWriter, Retention, checkpoint_path,
+                                       list_checkpoints, read_state)
 from sturgeon.panda.control import CommandKind, EventKind
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve
-from sturgeon.store import Command, CommandState, Event, StoreError
+from sturgeon.store import Command, CommandState, Event, StoreError, StoreWriteError
 from sturgeon.train import Trainable
 from sturgeon.trial import TrialState
 
@@ -58,6 +58,11 @@ class _Stop(Exception):
     """Ends the training loop: a stop command, a give-up, or divergence."""
 
 
+# A write the storage refused: the disk is full, the store read-only. Nothing is wrong with the run itself.
+WRITE_ERRORS = (StoreWriteError, CheckpointWriteError)
+RESERVE = 256 << 10  # bytes kept on the store's disk while a run trains, given back to record why it stopped
+
+
 # The live session of each (store, run) in this process: a second handle that trains the run takes over.
 _LIVE: dict[tuple[str, int], weakref.ref[Session]] = {}
 
@@ -74,6 +79,7 @@ class Session:
         self.writer = CheckpointWriter()
         self.artifacts = self.run.artifacts  # the checkpoint folder, looked up once
         self._folder = os.path.abspath(self.artifacts)  # a string: an epoch's file names without Path objects
+        self._reserve = self.artifacts / ".reserve"  # room kept on the disk while it trains (see _keep_reserve)
         self._split: Callable[[], tuple[Any, list[Any]]] | None = None  # the trainable's state_split, if it counts
         self.alive = True
         self.paused = False
@@ -100,6 +106,7 @@ class Session:
         self._pid = os.getpid()  # a forked child inherits the exit hook: it must not close its parent's run
         atexit.register(self._close_at_exit)
         self.store.claim(self.sid)  # marks a branch a dead process left running as interrupted
+        self._keep_reserve()
         try:
             self._attach()
             events = self.store.events(self.sid)
@@ -107,6 +114,9 @@ class Session:
             if toggles and toggles[-1] == EventKind.PAUSE.value:  # paused by a process that is gone
                 self._event(EventKind.RESUME, None, None, None, "a new process took the run over", "resume")
             self._seed_counts(events)
+        except WRITE_ERRORS as e:
+            self._cannot_write(e)
+            raise
         except BaseException as e:
             if self.branch >= 0:
                 self._finish(self.branch, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
@@ -163,8 +173,11 @@ class Session:
         self._take_over(pending)
         # A stop or a crash comes after the boundary's changes: apply them again. A branch that diverged or
         # failed resumes from its checkpoint as it was: the change after it may be what broke it.
-        again = self._set_after(current.number, ckpt.step) if current.state in (TrialState.INTERRUPTED,
-                                                                               TrialState.PRUNED) else {}
+        # A branch stopped by a write the disk refused is like one stopped by a crash: nothing in it broke.
+        refused = current.state is TrialState.FAILED and any(
+            e.trial == current.number and e.kind == EventKind.FAILED.value for e in self.store.events(self.sid))
+        again = self._set_after(current.number, ckpt.step) if refused or current.state in (TrialState.INTERRUPTED,
+                                                                                          TrialState.PRUNED) else {}
         self._fork(ckpt.trial, ckpt.step, again, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
                    "resume")
 
@@ -280,6 +293,12 @@ class Session:
                 self._checkpoint()  # 5)
                 if on_epoch is not None:
                     on_epoch(self._light_status())
+            self.writer.flush()  # the last checkpoint is on disk before the branch counts as finished (or held)
+            if self.epoch >= self.settings.epochs:
+                self._finish(self.branch, TrialState.COMPLETE, self._value(), None)
+            else:  # the caller asked for fewer epochs: hold the run, paused, until train() is called again
+                self.paused = True
+                self._event(EventKind.PAUSE, None, None, None, f"train() returned at epoch {self.epoch}", "api")
         except _Stop:
             self.close()
             return self.run.status()
@@ -287,18 +306,56 @@ class Session:
             self._finish(self.branch, TrialState.INTERRUPTED, None, f"interrupted (Ctrl-C) during epoch {self.epoch + 1}")
             self.close()
             raise
+        except WRITE_ERRORS as e:
+            self._cannot_write(e)
+            raise
         except BaseException as e:
             self._finish(self.branch, TrialState.FAILED, None, f"{type(e).__name__}: {e}")
             self.close()
             raise
-        if self.epoch >= self.settings.epochs:
-            self._finish(self.branch, TrialState.COMPLETE, self._value(), None)
+        if not self.paused:
             self.close()
-        else:  # the caller asked for fewer epochs: hold the run, paused, until train() is called again
-            self.writer.flush()
-            self.paused = True
-            self._event(EventKind.PAUSE, None, None, None, f"train() returned at epoch {self.epoch}", "api")
         return self.run.status()
+
+    def _keep_reserve(self) -> None:
+        """Keep a little room on the store's disk while the run trains: when the disk fills up, giving it back
+        lets the run record why it stopped (and give up its writer role), so that status can say so."""
+        try:
+            self.artifacts.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE)  # real blocks: a sparse file would give nothing back
+            finally:
+                os.close(fd)
+        except OSError:  # a disk already full, or a filesystem without fallocate: no reserve, no harm
+            self._drop_reserve()
+
+    def _drop_reserve(self) -> None:
+        try:
+            self._reserve.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def _cannot_write(self, e: Exception) -> None:
+        """A write the storage refused (the disk is full, the store read-only) ends the run here: the branch
+        is recorded failed with why, and a resume, once the disk has room, continues it exactly (changes made
+        at the last boundary are applied again, as after a crash). The reserve goes first: on a full disk it
+        is the room those records need. A checkpoint still on its way is whole or gone, never half."""
+        self._drop_reserve()
+        try:
+            self.writer.flush()
+        except Exception:  # noqa: BLE001 - the same full disk, most likely: the first error is the one to tell
+            pass
+        if self.branch >= 0:
+            try:
+                self._event(EventKind.FAILED, None, None, None, str(e), "run")
+            except StoreError:
+                pass  # not even the reserve's room sufficed: the trial's error below is the last try
+            self._finish(self.branch, TrialState.FAILED, None, str(e))
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - closing writes too; the error to raise is the one that stopped the run
+            self.alive = False
 
     def extend(self, old: int, new: int) -> None:
         """Record that the run's end moved, so that other processes (and a resume after a crash) see it."""
@@ -440,8 +497,8 @@ class Session:
                 raise _Stop
             else:
                 raise ValueError(f"unknown command kind {kind!r}")
-        except _Stop:
-            raise
+        except (_Stop, *WRITE_ERRORS):
+            raise  # a stop, or the disk refusing a write: the run stops, the command was not the problem
         except Exception as e:  # noqa: BLE001 - any failure refuses the command, which is never retried
             self.store.finish_command(self.sid, cmd.id, CommandState.REFUSED, str(e) or type(e).__name__)
             return
@@ -536,6 +593,7 @@ class Session:
         self.alive = False
         atexit.unregister(self._close_at_exit)
         try:
+            self._drop_reserve()
             self.writer.remove(self._gone)
             self.writer.close()
             live = [t for t in self.store.trials(self.sid) if t.number == self.branch and not t.state.finished]

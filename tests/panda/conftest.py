@@ -1,6 +1,8 @@
 """Panda fixtures: one digits dataset, one thread, a store file per test."""
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,28 @@ def same_state(a, b) -> bool:
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
     return a == b
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A real 3 MiB filesystem (tmpfs) to fill up; skipped where mounting one is not permitted."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True,
+                              text=True)
+    except FileNotFoundError:
+        pytest.skip("no mount command here to make a small filesystem")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {done.stderr.strip() or done.returncode}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def leave_free(disk: Path, room: int) -> Path:
+    """Take all but ``room`` bytes of the disk with one file (delete it to free the space)."""
+    filler = disk / "filler"
+    st = os.statvfs(disk)
+    with open(filler, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, max(st.f_bavail * st.f_frsize - room, 1))
+    return filler

@@ -43,3 +43,29 @@ class SlowDigits(Trainer):
                 f.write(str(os.getpid()))
             time.sleep(60)
         return super().step()
+
+
+def fill_disk(path: str) -> None:
+    """Fill the filesystem of ``path`` to the last byte with the file ``path``."""
+    chunk = bytes(1 << 16)
+    with open(path, "ab", buffering=0) as f:
+        for size in (1 << 16, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(chunk[:size])
+            except OSError:
+                continue  # full at this size: smaller writes take what is left
+
+
+class FillsTheDisk(Trainer):
+    """The built-in trainer; when ``STURGEON_TEST_FILL_AT`` names an epoch, that epoch first waits for the
+    file ``STURGEON_TEST_WAIT_FOR`` (the previous epoch's checkpoint), then fills its disk with the file
+    ``STURGEON_TEST_FILL``: the next write of the run (its report to the store) finds the disk full."""
+
+    def step(self) -> dict[str, float]:
+        if os.environ.get("STURGEON_TEST_FILL_AT") == str(self.epoch + 1):
+            while not os.path.exists(os.environ["STURGEON_TEST_WAIT_FOR"]):
+                time.sleep(0.01)
+            time.sleep(0.1)  # and the copier has counted it done
+            fill_disk(os.environ["STURGEON_TEST_FILL"])
+        return super().step()

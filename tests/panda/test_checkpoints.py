@@ -64,7 +64,7 @@ def test_writer_errors_surface_at_the_next_flush_and_files_arrive_whole(tmp_path
     writer.remove([tmp_path / "a" / "x.ckpt"])
     (tmp_path / "file").write_text("not a folder")
     writer.submit(state, tmp_path / "file" / "x.ckpt")
-    with pytest.raises(RuntimeError, match="Writing a checkpoint failed"):
+    with pytest.raises(RuntimeError, match="Cannot write the checkpoint"):
         writer.flush()
     writer.close()
     assert not (tmp_path / "a" / "x.ckpt").exists()  # removed, in order after the write
@@ -186,7 +186,7 @@ def test_a_skeleton_marshal_refuses_is_sent_as_json_and_one_json_cannot_hold_fai
     back = read_state(tmp_path / "e.ckpt")
     assert back["level"] == 3 and type(back["level"]) is int and torch.equal(back["w"], torch.ones(2))
     writer.submit_split({"raw": b"\x00bytes"}, [], tmp_path / "f.ckpt")  # marshal takes bytes, JSON does not
-    with pytest.raises(RuntimeError, match="Writing a checkpoint failed: .*bytes is not JSON serializable"):
+    with pytest.raises(RuntimeError, match="Cannot write the checkpoint .*f.ckpt.: .*bytes is not JSON serializable"):
         writer.flush()
     writer.submit_split({"ok": 1}, [], tmp_path / "g.ckpt")  # the copier lives on after a failed job
     writer.close()
@@ -344,7 +344,7 @@ def test_a_copier_that_keeps_dying_fails_the_write_with_one_line(tmp_path, monke
 
     writer = CheckpointWriter()
     monkeypatch.setattr(sys, "executable", "/bin/false")  # every copier started from now on exits at once
-    with pytest.raises(RuntimeError, match=r"^Writing a checkpoint failed: the copier process died 4 times in a "
+    with pytest.raises(RuntimeError, match=r"^Cannot write the checkpoint .*a.ckpt.: the copier process died 4 times in a "
                                            r"row \(last exit code 1\)\.$"):
         writer.submit({"w": torch.ones(2)}, tmp_path / "a.ckpt")  # sent to a copier found dead, or that dies
         writer.flush()
@@ -352,3 +352,26 @@ def test_a_copier_that_keeps_dying_fails_the_write_with_one_line(tmp_path, monke
     writer.submit({"w": torch.zeros(2)}, tmp_path / "b.ckpt")  # a copier that works again: writing goes on
     writer.close()
     assert torch.equal(read_state(tmp_path / "b.ckpt")["w"], torch.zeros(2)) and not (tmp_path / "a.ckpt").exists()
+
+
+@pytest.mark.parametrize("staged", [True, False], ids=["through the copier", "written directly"])
+def test_a_full_disk_fails_the_write_naming_the_file_and_leaves_nothing_half_written(small_disk, staged):
+    from sturgeon.panda.checkpoints import CheckpointWriteError
+    from tests.panda.conftest import leave_free
+
+    writer = CheckpointWriter()
+    if not staged:
+        writer._stage = None  # as on a system without /dev/shm
+    big = {"w": torch.ones(64, 1024)}  # 256 kB: more than the disk has left
+    filler = leave_free(small_disk, 100 << 10)
+    with pytest.raises(CheckpointWriteError) as failed:
+        writer.submit(big, small_disk / "a" / "x.ckpt")
+        writer.flush()
+    assert str(failed.value) == (f"Cannot write the checkpoint '{small_disk / 'a' / 'x.ckpt'}': the disk is full (No "
+                                 "space left on device).")
+    assert failed.value.disk_full and failed.value.path == str(small_disk / "a" / "x.ckpt")
+    assert not list(small_disk.rglob("*.ckpt*"))  # neither the file nor its temporary
+    filler.unlink()
+    writer.submit(big, small_disk / "a" / "x.ckpt")  # room again: the same writer (and copier) goes on
+    writer.close()
+    assert torch.equal(read_state(small_disk / "a" / "x.ckpt")["w"], big["w"])

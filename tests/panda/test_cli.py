@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from sturgeon.cli import app
 from sturgeon.panda import Babysitter, BabysitterRules, Run
+from tests.panda.conftest import leave_free
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -433,3 +434,55 @@ def test_paths_with_brackets_are_printed_as_they_are(tmp_path):
     cfg.write_text(cfg.read_text().replace('store = "s.db"', 'store = "runs[old]/s.db"'))
     code, text = cli("start", str(cfg), "-q")
     assert code == 0 and text.splitlines()[0] == f"run r: 1 epochs, store {tmp_path / 'runs[old]' / 's.db'}", text
+
+
+def check_stopped_for_a_full_disk(disk: Path, code: int, text: str, *written: str) -> None:
+    """One line naming what could not be written (one of ``written``) and saying the disk is full, exit 1,
+    nothing half-written left, and the run's record says why."""
+    lines = text.splitlines()
+    assert code == 1 and len(lines) == 2 and lines[1].startswith(tuple(f"error: Cannot write {w}" for w in written)), text
+    assert "the disk is full" in lines[1] and "The run stopped; free some space, then: sturgeon panda resume r" \
+        in lines[1], text
+    assert not list(disk.rglob("*.tmp")) and not list(disk.rglob(".reserve"))
+    s = status(disk / "s.db")
+    assert s["state"] == "failed" and "the disk is full" in s["error"] and s["pid"] is None, s
+    code, shown = cli("status", "r", "--store", str(disk / "s.db"))
+    assert code == 0 and "r: failed" in shown and "why: Cannot write" in shown and "the disk is full" in shown
+
+
+def resumed_like_an_uninterrupted_run(tmp_path: Path, cfg: Path, filler: Path) -> None:
+    db = filler.parent / "s.db"
+    filler.unlink()  # space freed
+    code, text = cli("resume", "r", "--store", str(db), "-q")
+    assert code == 0, text
+    ref_cfg = tmp_path / "ref.toml"
+    ref_cfg.write_text(cfg.read_text().replace(f'store = "{db}"', 'store = "ref.db"'))
+    assert cli("start", str(ref_cfg), "-q")[0] == 0
+    done, ref = status(db), status(tmp_path / "ref.db")
+    assert (done["state"], done["epoch"]) == ("finished", 12) and done["curve"] == ref["curve"]
+    assert [e["kind"] for e in done["events"]] == ["failed", "restart"]
+
+
+def test_a_disk_filled_by_checkpoints_stops_the_run_with_one_line_and_resume_continues_exactly(tmp_path, small_disk):
+    cfg = config(tmp_path, epochs=12)
+    cfg.write_text(cfg.read_text().replace('store = "s.db"', f'store = "{small_disk / "s.db"}"'))
+    filler = leave_free(small_disk, 600 << 10)  # the store, the run's reserve, then a few checkpoints of 35 kB
+    code, text = cli("start", str(cfg), "-q")
+    # the checkpoint the disk had no room for, or the store's write that found it full first
+    check_stopped_for_a_full_disk(small_disk, code, text, f"the checkpoint '{small_disk}/s.artifacts/r/branch-",
+                                  f"to the store '{small_disk / 's.db'}'")
+    resumed_like_an_uninterrupted_run(tmp_path, cfg, filler)
+
+
+def test_a_disk_full_when_the_store_writes_stops_the_run_with_one_line_and_resume_continues_exactly(
+        tmp_path, small_disk, monkeypatch):
+    cfg = config(tmp_path, epochs=12, trainable='[trainable]\nclass = "tests.panda.quadratic:FillsTheDisk"\n')
+    cfg.write_text(cfg.read_text().replace('store = "s.db"', f'store = "{small_disk / "s.db"}"'))
+    filler = small_disk / "filler"
+    monkeypatch.setenv("STURGEON_TEST_FILL_AT", "5")  # epoch 4's checkpoint written, then not a byte left
+    monkeypatch.setenv("STURGEON_TEST_WAIT_FOR", str(small_disk / "s.artifacts/r/branch-0/epoch-00004.ckpt"))
+    monkeypatch.setenv("STURGEON_TEST_FILL", str(filler))
+    code, text = cli("start", str(cfg), "-q")
+    check_stopped_for_a_full_disk(small_disk, code, text, f"to the store '{small_disk / 's.db'}'")
+    monkeypatch.delenv("STURGEON_TEST_FILL_AT")
+    resumed_like_an_uninterrupted_run(tmp_path, cfg, filler)
