@@ -25,7 +25,7 @@ from sturgeon.executors import make_executor
 from sturgeon.samplers import Sampler, SamplerExhausted, sampler_from_dict
 from sturgeon.schedulers import Decision, Scheduler, scheduler_from_dict
 from sturgeon.space import Space
-from sturgeon.store import Event, SQLiteStore, Store, StoreError, StudySpec
+from sturgeon.store import Event, SQLiteStore, Store, StoreError, StoreWriteError, StudySpec
 from sturgeon.trial import Direction, Trial, TrialPruned, TrialRecord, TrialState, value_of
 
 __all__ = ["Study", "StudyError", "FailedTrialsWarning"]
@@ -416,8 +416,8 @@ class Study:
             result = objective(trial)
         except TrialPruned:
             return TrialState.PRUNED, None, None, None
-        except StoreError:
-            raise  # a report could not be written: the store's fault, not the objective's
+        except StoreWriteError:
+            raise  # a report could not be written (a full disk): the store's fault, not the objective's
         except Exception as e:
             last = traceback.extract_tb(e.__traceback__)[-1]
             error = f"{type(e).__name__}: {e} (at {Path(last.filename).name}:{last.lineno})"

@@ -286,7 +286,7 @@ def test_ctrl_c_with_threads_stops_running_objectives_at_their_next_report(tmp_p
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.INTERRUPTED, TrialState.INTERRUPTED]
     assert all(n < 100 for n in steps_run.values())  # they stopped instead of finishing their 100 steps
     stored = Study.load("s", tmp_path / "s.db", readonly=True).trials
-    assert all(len(t.curve) <= steps_run[t.number] for t in stored[1:])
+    assert all(len(t.curve) <= steps_run.get(t.number, 0) for t in stored[1:])  # one cancelled before it began: 0
 
 
 def test_numpy_integers_are_valid_steps():
