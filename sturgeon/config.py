@@ -46,7 +46,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from sturgeon.caviar.groups import DEFAULT_BUDGET
 from sturgeon.caviar.runner import CaviarSettings
-from sturgeon.samplers import Sampler, sampler_from_dict
+from sturgeon.samplers import GridSampler, Sampler, sampler_from_dict
 from sturgeon.schedulers import Scheduler, SuccessiveHalving, scheduler_from_dict
 from sturgeon.space import Space, SpaceError
 
@@ -201,6 +201,8 @@ def load_config(path: str | Path) -> TuneConfig:
     sampler_spec = dict(raw.get("sampler", {}))
     sampler_spec.setdefault("seed", seed)
     sampler = sampler_from_dict(sampler_spec)
+    if isinstance(sampler, GridSampler):
+        sampler.grid(space)  # a grid's points naming a parameter the space lacks: refused now, not at trial 0
     scheduler = scheduler_from_dict(raw["scheduler"]) if "scheduler" in raw else None
     store = Path(study.get("store", "sturgeon.db"))
     if not store.is_absolute():
