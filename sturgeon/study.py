@@ -169,14 +169,27 @@ class Study:
             self.attrs = spec.attrs
         self.readonly = bool(getattr(self.store, "readonly", False))
         self._superseded = False
+        running_here: set[int] = set()  # trials a live Study object of this process still runs
         if not self.readonly:
             self.interrupted_on_open = self.store.claim(self._id)
             key = (_store_key(self.store), self._id)
-            older = _WRITERS.get(key)
-            if older is not None and older() is not None:
-                older()._superseded = True  # type: ignore[union-attr]
+            ref = _WRITERS.get(key)
+            older = ref() if ref is not None else None
+            if older is not None:
+                older._superseded = True
+                running_here = set(older._live)
             _WRITERS[key] = weakref.ref(self)
         self._records: list[TrialRecord] = self.store.trials(self._id)
+        if not self.readonly:
+            # this process reopening its own study (claim keeps its running trials): a trial left running that
+            # no live object runs (its optimize stopped on an error it could not record, e.g. a full disk)
+            for t in self._records:
+                if t.state is TrialState.RUNNING and t.number not in running_here:
+                    when = time.time()
+                    reason = "its study stopped before the trial finished"
+                    self.store.finish_trial(self._id, t.number, TrialState.INTERRUPTED, None, reason, when)
+                    self._records[t.number] = replace(t, state=TrialState.INTERRUPTED, error=reason, finished_at=when)
+                    self.interrupted_on_open += 1
         self._load_draws()
         self._live: dict[int, Trial] = {}
         self._failures_in_a_row = 0
@@ -405,7 +418,8 @@ class Study:
             try:
                 self.tell(trial, state=TrialState.INTERRUPTED, error=reason)
             except StoreError:
-                pass
+                with self._lock:  # not running any more, though the store still says so: the next open fixes it
+                    self._live.pop(trial.number, None)
 
     # -- optimize ------------------------------------------------------------------------------------------
     def _run(self, objective: Objective, trial: Trial,

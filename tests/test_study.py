@@ -8,6 +8,7 @@ import pytest
 
 from sturgeon import (Choice, Decision, Float, Space, Study, StudyError, StoreError, TrialPruned, TrialState)
 from sturgeon.schedulers import Scheduler
+from tests.store.conftest import fill, tiny_disk  # noqa: F401 - fixtures: a real full disk
 
 SPACE = Space(x=Float(-1, 1), act=Choice(["relu", "tanh"]))
 
@@ -301,3 +302,26 @@ def test_numpy_integers_are_valid_steps():
 
     study.optimize(objective, n_trials=1)
     assert study.trials[0].state is TrialState.COMPLETE and sorted(study.trials[0].curve) == [0, 1, 2]
+
+
+def test_a_report_the_full_disk_cannot_store_stops_the_study_and_is_not_the_objectives_failure(tiny_disk, fill):
+    from sturgeon.store import StoreWriteError
+
+    disk = tiny_disk(1 << 20)
+    db = disk / "s.db"
+    filler: list = []
+
+    def objective(trial):
+        if trial.number == 2:
+            filler.append(fill(disk))
+        trial.report(0, loss=trial["x"])
+        return trial["x"]
+
+    study = Study("s", SPACE, store=db, metric="loss")
+    with pytest.raises(StoreWriteError, match=rf"^Cannot write to the store '{db}': the disk is full"):
+        study.optimize(objective, n_trials=5)
+    filler[0].unlink()
+    again = Study.load("s", db)
+    assert [t.state for t in again.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.INTERRUPTED]
+    again.optimize(objective, n_trials=1)  # room again: the interrupted trial runs again with its own params
+    assert again.trials[3].params == again.trials[2].params and again.trials[3].state is TrialState.COMPLETE
