@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Group
@@ -35,6 +35,7 @@ panda_app = typer.Typer(
 
 # Help text goes through rich markup: a literal "[" must be written "\\[" (rich took "[run]" for a style).
 NAME = typer.Argument(..., help="The run's name, as given at start.")
+CONFIG = typer.Argument(..., help="A panda run config (see examples/panda.toml).")
 CHANGES = typer.Argument(None, help="Changes as name=value, e.g. lr=0.02 momentum=0.95.")
 REASON = typer.Option("", "--reason", "-r", help="Why: kept in the run's event log.")
 DETACH = typer.Option(False, "--detach", "-d", help="Train in a background process; its output goes to run.log.")
@@ -77,7 +78,8 @@ def _train(run: Run, detach: bool, quiet: bool = False, epochs: int | None = Non
         shown = "  ".join(f"{k} {m[k]:.4g}" for k in ("train_cost", "dev_cost", "dev_error") if k in m)
         lr = m.get("lr", s.params.get("lr"))  # the α this epoch trained with (a change applies to the next)
         lr_text = f"  lr {fmt(run.space.params.get('lr'), lr)}" if isinstance(lr, float) else ""
-        out.print(f"epoch {s.epoch:>3}/{s.epochs}  {shown}{lr_text}  (branch {s.branch})", highlight=False, markup=False)
+        out.print(f"epoch {s.epoch:>3}/{s.epochs}  {shown}{lr_text}  (branch {s.branch})", highlight=False,
+                  markup=False)
 
     try:
         status = run.train(cfg.make, on_epoch=None if quiet else line, epochs=epochs)
@@ -122,8 +124,10 @@ def _spawn(run: Run, epochs: int | None) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if run.store.writer(run.study_id) == proc.pid:
-            out.print(f"run {run.name} trains in the background (pid {proc.pid}); log: {log}", highlight=False, markup=False)
-            out.print(f"watch it: sturgeon panda status {run.name} --store {run.store.path}", highlight=False, markup=False)  # type: ignore[attr-defined]
+            out.print(f"run {run.name} trains in the background (pid {proc.pid}); log: {log}", highlight=False,
+                      markup=False)
+            out.print(f"watch it: sturgeon panda status {run.name} --store {run.store.path}",  # type: ignore[attr-defined]
+                      highlight=False, markup=False)
             return
         if proc.poll() is not None:
             other = run.store.writer(run.study_id)
@@ -155,9 +159,10 @@ def _open(name: str, store: Path, readonly: bool = False) -> Run:
 
 @panda_app.command()
 def start(
-    config: Path = typer.Argument(..., help="A panda run config (see examples/panda.toml)."),
+    config: Path = CONFIG,
     detach: bool = DETACH,
-    name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name (default: the config's \\[run] name, else its file name)."),
+    name: str | None = typer.Option(None, "--name", "-n",
+                                    help="Run name (default: the config's \\[run] name, else its file name)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
 ) -> None:
     """Start a run from a config: trains in the foreground (or --detach), checkpointing every epoch."""
@@ -172,7 +177,7 @@ def start(
 
 
 @panda_app.command(hidden=True)
-def worker(name: str, store: Path = STORE_OPTION, epochs: Optional[int] = typer.Option(None)) -> None:
+def worker(name: str, store: Path = STORE_OPTION, epochs: int | None = typer.Option(None)) -> None:
     """Train a run in this (background) process."""
     with clean_errors():
         _train(_open(name, store), detach=False, epochs=epochs, worker=True)
@@ -192,7 +197,8 @@ def status(
         s = run.status()
         if as_json:
             doc = {"name": s.name, "state": s.state.value, "branch": s.branch, "epoch": s.epoch, "epochs": s.epochs,
-                   "pid": s.pid, "error": _error(s), "params": s.params, "curve": {str(k): v for k, v in s.curve.items()},
+                   "pid": s.pid, "error": _error(s), "params": s.params,
+                   "curve": {str(k): v for k, v in s.curve.items()},
                    "events": [e.__dict__ for e in s.events], "pending": [c.__dict__ for c in s.pending],
                    "branches": [b.__dict__ for b in s.branches]}
             sys.stdout.write(json.dumps(_strict(doc), default=str, allow_nan=False) + "\n")
@@ -289,7 +295,7 @@ def _chart(s: RunStatus, metric: str) -> str:
     plt.theme("clear")
     for key, marker in ((metric, "dot"), ("train_cost", "braille")):
         ys = [s.curve[e].get(key, math.nan) for e in epochs]
-        pts = [(e, y) for e, y in zip(epochs, ys) if math.isfinite(y)]
+        pts = [(e, y) for e, y in zip(epochs, ys, strict=True) if math.isfinite(y)]
         if pts:
             plt.plot([p[0] for p in pts], [p[1] for p in pts], label=key, marker=marker)
     forks = sorted({b.step for b in s.branches if b.parent is not None and b.step < s.epoch})
@@ -315,7 +321,8 @@ def _tree(s: RunStatus) -> Tree:
         for b in by_parent.get(parent, []):
             here = " (current)" if b.trial == s.branch else ""
             end = last.get(b.trial)
-            span = f"epochs {b.step + 1}..{end}" if end is not None and end > b.step else f"from epoch {b.step}, none trained"
+            trained = end is not None and end > b.step
+            span = f"epochs {b.step + 1}..{end}" if trained else f"from epoch {b.step}, none trained"
             label = f"branch {b.trial}: {span}, {states.get(b.trial)}{here}"
             add(node.add(label), b.trial)
 
@@ -374,7 +381,8 @@ def rollback(
     name: str = NAME,
     to: int = typer.Option(..., "--to", help="The epoch whose checkpoint to go back to."),
     changes: list[str] = CHANGES,
-    branch: Optional[int] = typer.Option(None, "--branch", "-b", help="Another branch's checkpoint (default: current line)."),
+    branch: int | None = typer.Option(None, "--branch", "-b",
+                                      help="Another branch's checkpoint (default: current line)."),
     store: Path = STORE_OPTION,
     reason: str = REASON,
     detach: bool = DETACH,
@@ -425,7 +433,7 @@ def resume(
     name: str = NAME,
     store: Path = STORE_OPTION,
     detach: bool = DETACH,
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
+    epochs: int | None = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
 ) -> None:
     """Resume a paused run; or, if its process is gone (crash, kill -9, stop), continue training it from the

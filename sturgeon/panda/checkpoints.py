@@ -267,7 +267,8 @@ class Retention:
         if isinstance(self.keep_last, bool) or not isinstance(self.keep_last, int) or self.keep_last < 1:
             raise ValueError(f"The 'keep_last' parameter must be an integer >= 1. Got {self.keep_last!r} instead.")
         if isinstance(self.keep_every, bool) or not isinstance(self.keep_every, int) or self.keep_every < 0:
-            raise ValueError(f"The 'keep_every' parameter must be an integer >= 0 (0: none). Got {self.keep_every!r} instead.")
+            raise ValueError(f"The 'keep_every' parameter must be an integer >= 0 (0: none). Got {self.keep_every!r} "
+                             "instead.")
 
     def keep(self, steps: Iterable[int], protected: Iterable[int] = ()) -> set[int]:
         ordered = sorted(set(steps))
@@ -303,7 +304,8 @@ class CheckpointWriter:
         self._sent = 0  # jobs handed to the current copier
         self._failed = 0  # its failures already raised
         shm = Path("/dev/shm")
-        self._stage = shm / f"sturgeon-{os.getpid()}-{id(self)}.stage" if shm.is_dir() and os.access(shm, os.W_OK) else None
+        ram = shm.is_dir() and os.access(shm, os.W_OK)
+        self._stage = shm / f"sturgeon-{os.getpid()}-{id(self)}.stage" if ram else None
         self._map: mmap.mmap | None = None
         self._buffer: torch.Tensor | None = None  # the mapped staging file's data part, as bytes
         self._views: tuple[Any, ...] = (None, None, [])  # (layout, buffer, the tensors' places in it)
@@ -424,7 +426,8 @@ class CheckpointWriter:
                     fmt, state = b"marshal", marshal.dumps(skeleton)  # skeleton, marshalled: several times
                 except ValueError:  # faster than JSON; a subclass marshal refuses (an IntEnum) goes as JSON
                     fmt, state = b"json", json.dumps(skeleton).encode()
-                record = frame(b"write", b"%d" % layout.size, _absolute(path), fmt, state, *map(_absolute, remove or ()))
+                record = frame(b"write", b"%d" % layout.size, _absolute(path), fmt, state,
+                               *map(_absolute, remove or ()))
                 self._job = (record, layout, os.fsdecode(_absolute(path)))
                 self._send(record, layout)
                 self._sent += 1
@@ -437,7 +440,7 @@ class CheckpointWriter:
         cached_layout, cached_buf, views = self._views
         if cached_layout is not layout or cached_buf is not buf:
             views = []
-            for i, at in zip(layout.order, layout.offsets):
+            for i, at in zip(layout.order, layout.offsets, strict=True):
                 dtype, shape = layout.key[i]
                 views.append(buf[at : at + math.prod(shape) * dtype.itemsize].view(dtype).view(shape))
             self._views = (layout, buf, views)

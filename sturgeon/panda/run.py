@@ -89,7 +89,8 @@ class PandaSettings:
         if not isinstance(self.metric, str) or not self.metric:
             raise ValueError(f"The 'metric' parameter must be a non-empty name. Got {self.metric!r} instead.")
         if self.direction not in ("minimize", "maximize"):
-            raise ValueError(f"The 'direction' parameter must be one of minimize, maximize. Got {self.direction!r} instead.")
+            raise ValueError(f"The 'direction' parameter must be one of minimize, maximize. Got {self.direction!r} "
+                             "instead.")
         if not isinstance(self.poll_seconds, (int, float)) or not 0 < self.poll_seconds <= 60:
             raise ValueError(f"The 'poll_seconds' parameter must be in (0, 60]. Got {self.poll_seconds!r} instead.")
         from sturgeon.panda.checkpoints import Retention
@@ -176,7 +177,8 @@ class Run:
                                  "or choose another name.")
             st.delete_study(name)  # it failed before its first checkpoint: nothing to keep, start it afresh
         spec = StudySpec(name=name, space=space.to_dict(), metric=settings.metric, direction=settings.direction,
-                         attrs={**dict(attrs or {}), "kind": KIND, "settings": settings.to_dict(), "params": dict(params)})
+                         attrs={**dict(attrs or {}), "kind": KIND, "settings": settings.to_dict(),
+                                "params": dict(params)})
         return cls(name, st, st.create_study(spec), spec)
 
     @classmethod
@@ -232,7 +234,8 @@ class Run:
                 f"{', '.join(map(str, have[:5]))}, ... ({len(have) - 10} more), {', '.join(map(str, have[-5:]))}"
             raise StoreError(f"Branch {on} of '{self.name}' has no checkpoint at epoch {to}; it has: "
                              f"{listed or 'none'}.")
-        return self._command(CommandKind.ROLLBACK, {"to": to, "branch": on, "params": checked, "reason": reason}, source)
+        return self._command(CommandKind.ROLLBACK, {"to": to, "branch": on, "params": checked, "reason": reason},
+                             source)
 
     def pause(self, *, source: str = "api") -> int:
         return self._command(CommandKind.PAUSE, {}, source)

@@ -49,7 +49,8 @@ def split_of(trainable: Any) -> Callable[[], tuple[Any, list[Any]]] | None:
         return None
     mro = type(trainable).__mro__
     owner = {name: next((c for c in mro if name in c.__dict__), None) for name in ("state_split", "save")}
-    if owner["save"] is not None and owner["state_split"] is not None and not issubclass(owner["state_split"], owner["save"]):
+    if owner["save"] is not None and owner["state_split"] is not None and \
+            not issubclass(owner["state_split"], owner["save"]):
         return None
     return split  # type: ignore[no-any-return]
 
@@ -303,7 +304,8 @@ class Session:
             self.close()
             return self.run.status()
         except KeyboardInterrupt:
-            self._finish(self.branch, TrialState.INTERRUPTED, None, f"interrupted (Ctrl-C) during epoch {self.epoch + 1}")
+            self._finish(self.branch, TrialState.INTERRUPTED, None,
+                         f"interrupted (Ctrl-C) during epoch {self.epoch + 1}")
             self.close()
             raise
         except WRITE_ERRORS as e:
@@ -444,7 +446,8 @@ class Session:
         before = float(target) if k == 1 else self.babysitter.warmup_lr(k - 1, float(target))
         lr = self.babysitter.warmup_lr(k, float(target)) if self.params.get(name) == before else None
         if lr is not None and lr != self.params.get(name):
-            self._set({name: lr}, f"warm-up: epoch {self.epoch + 1} of {self.babysitter.rules.warmup_epochs}", "babysitter")
+            self._set({name: lr}, f"warm-up: epoch {self.epoch + 1} of {self.babysitter.rules.warmup_epochs}",
+                      "babysitter")
 
     # -- commands ------------------------------------------------------------------------------------------
     def _pending(self) -> list[Command]:

@@ -15,7 +15,8 @@ class Quadratic:
     """
 
     def setup(self, params: dict[str, Any]) -> None:
-        self.x, self.lr, self.floor, self.epoch = float(params.get("x0", 1.0)), float(params["lr"]), float(params.get("floor", 0.0)), 0
+        self.x, self.lr = float(params.get("x0", 1.0)), float(params["lr"])
+        self.floor, self.epoch = float(params.get("floor", 0.0)), 0
 
     def step(self) -> dict[str, float]:
         self.x *= 1 - 2 * self.lr

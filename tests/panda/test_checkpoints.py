@@ -344,7 +344,8 @@ def test_a_copier_that_keeps_dying_fails_the_write_with_one_line(tmp_path, monke
 
     writer = CheckpointWriter()
     monkeypatch.setattr(sys, "executable", "/bin/false")  # every copier started from now on exits at once
-    with pytest.raises(RuntimeError, match=r"^Cannot write the checkpoint .*a.ckpt.: the copier process died 4 times in a "
+    with pytest.raises(RuntimeError, match=r"^Cannot write the checkpoint .*a.ckpt.: the copier process died 4 times "
+                                           r"in a "
                                            r"row \(last exit code 1\)\.$"):
         writer.submit({"w": torch.ones(2)}, tmp_path / "a.ckpt")  # sent to a copier found dead, or that dies
         writer.flush()

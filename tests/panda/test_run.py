@@ -47,7 +47,8 @@ def test_set_during_epoch_e_applies_from_epoch_e_plus_1(store, digits):
     status = run.train(lambda: Watched(digits))
     assert [status.curve[k]["lr"] for k in range(1, 7)] == [0.05] * e + [new_lr] * (6 - e)
     sets = [x for x in status.events if x.kind == "set"]
-    assert [(x.step, x.param, x.old, x.new, x.source, x.reason) for x in sets] == [(e, "lr", 0.05, new_lr, "cli", "wobbly")]
+    assert [(x.step, x.param, x.old, x.new, x.source, x.reason) for x in sets] == [(e, "lr", 0.05, new_lr, "cli",
+                                                                                    "wobbly")]
     assert status.params["lr"] == new_lr
     # the same schedule by hand, without panda: e epochs at 0.05, then update(lr) — identical weights
     ref = trained_by_hand(digits, 6, e, new_lr)
@@ -59,7 +60,8 @@ def test_set_during_epoch_e_applies_from_epoch_e_plus_1(store, digits):
 @pytest.mark.parametrize("changes, message", [
     ({"lr": 5e-8}, "The 'lr' parameter must be in [1e-06, 10]. Got 5e-08 instead."),
     ({"lr": "fast"}, "The 'lr' parameter must be a number. Got 'fast' instead."),
-    ({"units": 64}, "Unknown parameter 'units': this run may change lr, momentum, beta1, beta2, rms_beta, l2, keep_prob."),
+    ({"units": 64}, "Unknown parameter 'units': this run may change lr, momentum, beta1, beta2, rms_beta, l2, "
+                    "keep_prob."),
     ({}, "Give at least one change, e.g. lr=0.02. Got none instead."),
 ])
 def test_invalid_set_changes_nothing_and_says_why(store, digits, changes, message):
@@ -121,7 +123,8 @@ def test_pause_resume_stop_from_another_thread(store, digits):
     assert 4 <= status.epoch < 50 and status.curve[3]["lr"] == 0.02
     kinds = [e.kind for e in status.events]
     assert kinds == ["pause", "set", "resume", "stop"]
-    assert status.trials[0].state is TrialState.PRUNED and status.trials[0].value == status.curve[status.epoch]["dev_error"]
+    assert status.trials[0].state is TrialState.PRUNED
+    assert status.trials[0].value == status.curve[status.epoch]["dev_error"]
     assert all(c.state is CommandState.APPLIED for c in control.store.commands(control.study_id))
 
 
@@ -233,7 +236,8 @@ def test_extending_a_run_is_stored(store, digits):
     assert other.settings.epochs == 4 and other.status().epochs == 4
     ext = [(e.old, e.new) for e in other.status().events if e.kind == "extend"]
     assert ext == [(2, 4)]
-    with pytest.raises(ValueError, match=r"The 'epochs' parameter must be an integer >= the 4 epochs the run has trained. Got 3 instead."):
+    with pytest.raises(ValueError, match=r"The 'epochs' parameter must be an integer >= the 4 epochs the run has "
+                                         r"trained. Got 3 instead."):
         other.train(trainer_of(digits), epochs=3)
 
 
@@ -334,7 +338,8 @@ def test_sets_queued_before_a_restarting_rollback_apply_but_the_rollback_wins_wh
 def test_a_change_applied_at_the_boundary_of_a_stop_survives_the_resume(store, digits):
     run = make_run(store, epochs=6)
     run.train(trainer_of(digits), until=3)  # held between calls, at the boundary after epoch 3
-    set_id, stop_id = run.set(lr=0.02), run.stop()
+    run.set(lr=0.02)
+    run.stop()
     stopped = run.train(trainer_of(digits))  # the set, then the stop, at that boundary (after epoch 3's checkpoint)
     assert (stopped.state, stopped.epoch, stopped.params["lr"]) == (RunState.STOPPED, 3, 0.02)
     done = run.train(trainer_of(digits))  # a new process would do the same: resume from epoch 3's checkpoint
