@@ -83,7 +83,8 @@ def test_start_status_set_rollback_in_the_terminal(tmp_path):
     kinds = [(e["trial"], e["step"], e["kind"], e["param"], e["source"]) for e in s["events"]]
     assert kinds == [(1, 1, "rollback", None, "cli"), (1, 1, "set", "lr", "cli"), (1, 1, "set", "momentum", "cli")]
     run = Run.open("r", db)
-    assert [(c.kind, c.state.value) for c in run.store.commands(run.study_id)] == [("set", "applied"), ("rollback", "applied")]
+    assert [(c.kind, c.state.value) for c in run.store.commands(run.study_id)] == [("set", "applied"),
+                                                                                     ("rollback", "applied")]
     code, text = cli("status", "r", "--store", str(db))
     assert "branch 1: epochs 2..3, finished (current)" in text and "from branch 0 at epoch 1" in text
 
@@ -150,9 +151,11 @@ def test_space_must_hold_updatable_params_and_the_start(tmp_path):
     path.write_text('[data]\nname = "digits"\n[space]\nunits = { type = "int", lo = 8, hi = 64 }\n')
     code, text = cli("start", str(path))
     assert code == 2 and "The 'units' parameter cannot change while a run trains" in text
-    path.write_text('[data]\nname = "digits"\n[model]\nlr = 0.5\n[space]\nlr = { type = "float", lo = 1e-4, hi = 0.1 }\n')
+    path.write_text('[data]\nname = "digits"\n[model]\nlr = 0.5\n'
+                    '[space]\nlr = { type = "float", lo = 1e-4, hi = 0.1 }\n')
     code, text = cli("start", str(path))
-    assert code == 2 and "[model] starts outside [space]: The 'lr' parameter must be in [0.0001, 0.1]. Got 0.5 instead." in text
+    assert code == 2 and ("[model] starts outside [space]: The 'lr' parameter must be in [0.0001, 0.1]. Got 0.5 "
+                          "instead.") in text
 
 
 PANDA = [sys.executable, "-m", "sturgeon", "panda"]
@@ -200,7 +203,8 @@ def test_kill9_during_epoch_7_then_resume_finishes_like_an_uninterrupted_run(tmp
     assert (done["state"], done["epoch"], done["branch"]) == ("finished", 10, 1)
     assert done["curve"] == ref["curve"]  # all ten epochs, every metric, exactly
     restart = [e for e in done["events"] if e["kind"] == "restart"]
-    assert [(e["trial"], e["step"], e["reason"]) for e in restart] == [(1, 6, "its process died; continues from epoch 6")]
+    assert [(e["trial"], e["step"], e["reason"]) for e in restart] == [(1, 6, "its process died; continues from "
+                                                                          "epoch 6")]
     run = Run.open("r", db)
     assert [t.state.value for t in run.status().trials] == ["interrupted", "complete"]
 
@@ -255,13 +259,15 @@ def test_usage_errors_of_the_console_script_are_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sturgeon", "panda", "rollback", "r", "--to", "abc"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == "error: Invalid value for '--to': Input should be a valid integer, unable to parse string as an integer\n"
+    assert done.stderr == ("error: Invalid value for '--to': Input should be a valid integer, unable to parse string "
+                           "as an integer\n")
 
 
 def test_wait_must_be_a_finite_number_of_seconds(tmp_path):
     assert cli("start", str(config(tmp_path, epochs=1)), "-q")[0] == 0
     code, text = cli("set", "r", "lr=0.01", "--wait", "nan", "--store", str(tmp_path / "s.db"))
-    assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got nan instead.")
+    assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got nan "
+                                         "instead.")
     run = Run.open("r", tmp_path / "s.db")
     assert run.store.commands(run.study_id) == []  # nothing queued
 
@@ -294,7 +300,8 @@ def test_pause_and_stop_wait_for_a_detached_run_to_apply_them(tmp_path):
     done = status(tmp_path / "s.db")
     assert (done["state"], done["epoch"]) == ("stopped", stopped_at)
     code, text = cli("stop", "r", "--store", db, "--wait", "-1")
-    assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got -1.0 instead.")
+    assert code == 2 and text.startswith("error: The '--wait' option must be a number of seconds >= 0. Got -1.0 "
+                                         "instead.")
 
 
 BROKEN = '''
@@ -440,7 +447,8 @@ def check_stopped_for_a_full_disk(disk: Path, code: int, text: str, *written: st
     """One line naming what could not be written (one of ``written``) and saying the disk is full, exit 1,
     nothing half-written left, and the run's record says why."""
     lines = text.splitlines()
-    assert code == 1 and len(lines) == 2 and lines[1].startswith(tuple(f"error: Cannot write {w}" for w in written)), text
+    assert code == 1 and len(lines) == 2, text
+    assert lines[1].startswith(tuple(f"error: Cannot write {w}" for w in written)), text
     assert "the disk is full" in lines[1] and "The run stopped; free some space, then: sturgeon panda resume r" \
         in lines[1], text
     assert not list(disk.rglob("*.tmp")) and not list(disk.rglob(".reserve"))
@@ -486,3 +494,18 @@ def test_a_disk_full_when_the_store_writes_stops_the_run_with_one_line_and_resum
     check_stopped_for_a_full_disk(small_disk, code, text, f"to the store '{small_disk / 's.db'}'")
     monkeypatch.delenv("STURGEON_TEST_FILL_AT")
     resumed_like_an_uninterrupted_run(tmp_path, cfg, filler)
+
+
+@pytest.mark.parametrize("name, run", [("panda.toml", "digits-panda"), ("panda-mnist1d.toml", "mnist1d-panda")])
+def test_the_shipped_panda_examples_load_and_train(tmp_path, name, run):
+    import dataclasses
+
+    from sturgeon.config_panda import load_panda_config
+    from sturgeon.panda import RunState
+
+    cfg = load_panda_config(ROOT / "examples" / name)
+    assert cfg.name == run and cfg.store == ROOT / "runs" / "sturgeon.db" and cfg.settings.babysitter is not None
+    assert {"lr", "momentum"} <= set(cfg.space.names) and cfg.threads == 1
+    one = dataclasses.replace(cfg.settings, epochs=1)  # the examples run for minutes; a test trains one epoch
+    status = Run.create(cfg.name, cfg.params, store=tmp_path / "s.db", space=cfg.space, settings=one).train(cfg.make)
+    assert (status.state, status.epoch) == (RunState.FINISHED, 1) and math.isfinite(status.curve[1]["train_cost"])
