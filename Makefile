@@ -19,13 +19,16 @@ tune: setup
 	$(VENV)/bin/sturgeon tune examples/digits.toml
 
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]' $(TORCH)
 	$(PY) bench/coordinator.py
 	$(PY) bench/caviar.py
+	$(PY) bench/threads.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 	find runs -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -17,7 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sturgeon.cli_common import STORE_OPTION, clean_errors as _clean_errors, err, fmt, out
+from sturgeon.cli_common import STORE_OPTION, err, fmt, out
+from sturgeon.cli_common import clean_errors as _clean_errors
 from sturgeon.samplers import refine_box
 from sturgeon.space import Param, Scale
 from sturgeon.store import SQLiteStore
@@ -345,12 +346,14 @@ def refine(
             raise StudyError(f"The study '{study}' needs at least 2 complete trials to refine; it has {len(complete)}.")
         box = refine_box(s.space, s.trials, s.direction, top=top, margin=margin, min_width=min_width)
         new = box.space(s.space)
-        table = Table(title=f"{study}: refined around the best {top:.0%} of {len(complete)} trials", title_justify="left")
+        title = f"{study}: refined around the best {top:.0%} of {len(complete)} trials"
+        table = Table(title=title, title_justify="left")
         for col in ("param", "scale", "was", "now"):
             table.add_column(col)
         for n, p in s.space.params.items():
             q = new.params[n]
-            table.add_row(n, getattr(getattr(p, "scale", None), "value", "choice"), escape(_range(p)), escape(_range(q)))
+            scale = getattr(getattr(p, "scale", None), "value", "choice")
+            table.add_row(n, scale, escape(_range(p)), escape(_range(q)))
         out.print(table)
         if output is not None:
             new.save(output)
@@ -362,7 +365,9 @@ def _range(p: Param) -> str:
     d = p.to_dict()
     if d["type"] == "choice":
         return ", ".join(map(str, d["values"]))
-    return f"[{fmt(p, float(d['lo']))}, {fmt(p, float(d['hi']))}]" if d["type"] == "float" else f"[{d['lo']}, {d['hi']}]"
+    if d["type"] == "float":
+        return f"[{fmt(p, float(d['lo']))}, {fmt(p, float(d['hi']))}]"
+    return f"[{d['lo']}, {d['hi']}]"
 
 
 from sturgeon.cli_panda import panda_app  # noqa: E402 - the panda sub-commands, after the shared app exists

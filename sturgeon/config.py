@@ -115,7 +115,7 @@ def load_function(ref: str, key: str = "objective.function", folder: Path | None
         raise ConfigError(f"The '{key}' key names {ref!r}, which cannot be imported ({e}{where}).") from None
     if not callable(fn):
         raise ConfigError(f"The '{key}' key must name a {what.lower()}. Got {ref!r} instead.")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _int(section: Mapping[str, Any], key: str, default: int, lo: int, where: str) -> int:
@@ -155,7 +155,8 @@ def _space_section(path: Path, spec: Mapping[str, Any]) -> Space:
             raise ConfigError("The [space] section takes either 'file' or parameters, not both.")
         ref = spec["file"]
         if not isinstance(ref, str) or not ref:
-            raise ConfigError(f"The 'space.file' key must be a path to a .toml or .json space file. Got {ref!r} instead.")
+            raise ConfigError(f"The 'space.file' key must be a path to a .toml or .json space file. "
+                              f"Got {ref!r} instead.")
         file = Path(ref) if Path(ref).is_absolute() else path.parent / ref
         try:
             return Space.load(file)
@@ -211,13 +212,15 @@ def load_config(path: str | Path) -> TuneConfig:
     if set(objective_spec) - {"function"}:
         raise ConfigError(f"Unknown key 'objective.{sorted(set(objective_spec) - {'function'})[0]}'. Known: function.")
     if "function" in objective_spec and "data" in raw:
-        raise ConfigError(f"The config '{path}' has both [objective] and [data]: use one (a function, or the built-in trainer).")
+        raise ConfigError(f"The config '{path}' has both [objective] and [data]: use one (a function, or the "
+                          "built-in trainer).")
     metric = str(study.get("metric", "dev_error" if "data" in raw else "value"))
     trainer = None
     if "function" in objective_spec:  # 3)
         ref = objective_spec["function"]
         if not isinstance(ref, str):
-            raise ConfigError(f"The 'objective.function' key must look like 'package.module:function'. Got {ref!r} instead.")
+            raise ConfigError(f"The 'objective.function' key must look like 'package.module:function'. "
+                              f"Got {ref!r} instead.")
         if "model" in raw or "caviar" in raw:
             extra = "model" if "model" in raw else "caviar"
             raise ConfigError(f"The [{extra}] section needs the built-in trainer: give [data], not [objective].")
@@ -225,8 +228,8 @@ def load_config(path: str | Path) -> TuneConfig:
         definition: dict[str, Any] = {"objective": ref}
     elif "data" in raw:
         trainer = _trainer_setup(path, raw, space, seed, metric)
-        from sturgeon.trainable import TrainableObjective
         from sturgeon.train import Trainer
+        from sturgeon.trainable import TrainableObjective
 
         data = trainer.data
         objective = TrainableObjective(lambda: Trainer(data), trainer.fixed, trainer.epochs, metric)
@@ -264,7 +267,9 @@ def _rung_table(caviar: CaviarSettings | None, scheduler: Scheduler | None) -> S
     table = SuccessiveHalving(caviar.rungs, caviar.eta)
     if scheduler is None:
         return table
-    if not isinstance(scheduler, SuccessiveHalving) or (tuple(scheduler.rungs), scheduler.eta) != (table.rungs, table.eta):
+    same = isinstance(scheduler, SuccessiveHalving) and (tuple(scheduler.rungs), scheduler.eta) == (
+        table.rungs, table.eta)
+    if not same:
         raise ConfigError("Both [caviar] rungs and [scheduler] set early stopping, differently: keep one.")
     return scheduler
 
@@ -380,7 +385,8 @@ def _caviar_settings(raw: Mapping[str, Any], has_trainer: bool) -> CaviarSetting
     if max_models is not None:
         _int(spec, "max_models", 1, 1, "caviar")
     try:
-        return CaviarSettings(rungs=tuple(rungs), eta=_int(spec, "eta", 3, 2, "caviar"), refill=spec.get("refill", False),
-                              budget=int(memory * 2**20), max_models=max_models, fused=fused)
+        return CaviarSettings(rungs=tuple(rungs), eta=_int(spec, "eta", 3, 2, "caviar"),
+                              refill=spec.get("refill", False), budget=int(memory * 2**20), max_models=max_models,
+                              fused=fused)
     except ValueError as e:
         raise ConfigError(str(e)) from None

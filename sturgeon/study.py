@@ -31,6 +31,8 @@ from sturgeon.trial import Direction, Trial, TrialPruned, TrialRecord, TrialStat
 __all__ = ["Study", "StudyError", "FailedTrialsWarning"]
 
 Objective = Callable[[Trial], Any]
+# what a worker returns for one objective call: the state, value and error to tell, and an exception to re-raise
+_Outcome = tuple[TrialState, "float | None", "str | None", "BaseException | None"]
 Callback = Callable[["Study", TrialRecord], None]
 
 
@@ -90,7 +92,8 @@ def _direction(direction: str | Direction) -> Direction:
     try:
         return Direction(direction)
     except ValueError:
-        raise ValueError(f"The 'direction' parameter must be one of minimize, maximize. Got {direction!r} instead.") from None
+        raise ValueError(
+            f"The 'direction' parameter must be one of minimize, maximize. Got {direction!r} instead.") from None
 
 
 class Study:
@@ -312,7 +315,8 @@ class Study:
             raise StoreError(f"The study '{self.name}' was opened read-only.")
         if self._superseded:
             raise StoreError(
-                f"This Study object for '{self.name}' was superseded by a newer one opened in this process; use that one."
+                f"This Study object for '{self.name}' was superseded by a newer one opened in this process; "
+                "use that one."
             )
 
     def _to_retry(self, retry: Iterable[TrialState]) -> int | None:
@@ -376,8 +380,9 @@ class Study:
             seen = self._viewed(rec)
             decision = self.scheduler.on_report(seen, step, metrics, self._view)
             if decision is Decision.STOP and not trial.should_stop:
-                self.store.add_event(self._id, Event(trial.number, step, "stop", reason=self.scheduler.reason(seen, step),
-                                                     source="scheduler", at=time.time()))
+                why = self.scheduler.reason(seen, step)
+                self.store.add_event(self._id, Event(trial.number, step, "stop", reason=why, source="scheduler",
+                                                     at=time.time()))
             return decision
 
     def tell(
@@ -404,7 +409,8 @@ class Study:
             del self._live[number]  # only once it is stored: a failed write leaves the trial running
             rec = TrialRecord(number, live.params, state, value, dict(live.curve), error, live.started_at, finished_at)
             self._update(rec)
-            if state is TrialState.COMPLETE and self._best is not None and self.direction.better(value, self._best.value):  # type: ignore[arg-type]
+            if (state is TrialState.COMPLETE and value is not None and self._best is not None
+                    and self._best.value is not None and self.direction.better(value, self._best.value)):
                 self._best = rec
             self._failures_in_a_row = self._failures_in_a_row + 1 if state is TrialState.FAILED else 0
             return rec
@@ -422,8 +428,7 @@ class Study:
                     self._live.pop(trial.number, None)
 
     # -- optimize ------------------------------------------------------------------------------------------
-    def _run(self, objective: Objective, trial: Trial,
-             catch: tuple[type[BaseException], ...]) -> tuple[TrialState, float | None, str | None, BaseException | None]:
+    def _run(self, objective: Objective, trial: Trial, catch: tuple[type[BaseException], ...]) -> _Outcome:
         """Run one objective call in a worker; returns what to tell, and an exception to re-raise after telling
         (one that ``catch`` does not cover). Never writes to the store itself."""
         try:
@@ -471,7 +476,8 @@ class Study:
             raise ValueError(f"The 'n_trials' parameter must be an integer >= 0. Got {n_trials!r} instead.")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not timeout > 0):
-            raise ValueError(f"The 'timeout' parameter must be a number of seconds > 0 or None. Got {timeout!r} instead.")
+            raise ValueError(
+                f"The 'timeout' parameter must be a number of seconds > 0 or None. Got {timeout!r} instead.")
         retry = tuple(retry)
         # with a deadline the objectives run in a (daemon) thread even for n_jobs=1, so the study can return
         executor = make_executor(n_jobs, threaded=timeout is not None)
@@ -549,4 +555,5 @@ class Study:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Study(name={self.name!r}, metric={self.metric!r}, direction={self.direction.value!r}, trials={len(self._records)})"
+        return (f"Study(name={self.name!r}, metric={self.metric!r}, direction={self.direction.value!r}, "
+                f"trials={len(self._records)})")

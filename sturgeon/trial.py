@@ -7,11 +7,11 @@ True
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-import operator
 from typing import Any
 
 __all__ = ["TrialState", "Direction", "Decision", "TrialRecord", "Trial", "TrialPruned"]

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sturgeon.cli import app
+from tests.store.conftest import fill, tiny_disk  # noqa: F401 - a real full disk, for tests outside tests/store
 
 
 @pytest.fixture()

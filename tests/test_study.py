@@ -6,9 +6,8 @@ import threading
 
 import pytest
 
-from sturgeon import (Choice, Decision, Float, Space, Study, StudyError, StoreError, TrialPruned, TrialState)
+from sturgeon import Choice, Decision, Float, Space, StoreError, Study, StudyError, TrialPruned, TrialState
 from sturgeon.schedulers import Scheduler
-from tests.store.conftest import fill, tiny_disk  # noqa: F401 - fixtures: a real full disk
 
 SPACE = Space(x=Float(-1, 1), act=Choice(["relu", "tanh"]))
 

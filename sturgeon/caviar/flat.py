@@ -115,9 +115,10 @@ class FlatParams:
             self.steps += 1
             # the kernel behind torch.optim.Adam(fused=True): one pass over w, g, v, s; its formulas are
             # the unfused trainer's (torch's Adam layout), to rounding (tests/caviar: 1e-9 in float64)
-            rows = zip(w.unbind(), g.unbind(), self.slots["v"].unbind(), self.slots["s"].unbind(), self.steps.unbind())
-            for (wk, gk, vk, sk, tk), p, lr in zip(rows, params, lrs):
-                torch._fused_adam_([wk], [gk], [vk], [sk], [], [tk], lr=lr, beta1=p.beta1, beta2=p.beta2,
+            per_model = zip(w.unbind(), g.unbind(), self.slots["v"].unbind(), self.slots["s"].unbind(),
+                            self.steps.unbind())
+            for (wk, gk, vk, sk, tk), p, lr_k in zip(per_model, params, lrs):
+                torch._fused_adam_([wk], [gk], [vk], [sk], [], [tk], lr=lr_k, beta1=p.beta1, beta2=p.beta2,
                                    weight_decay=0.0, eps=p.eps, amsgrad=False, maximize=False)
             return
         hk = {name: x.view(-1, 1) for name, x in h.items()}

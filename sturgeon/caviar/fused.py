@@ -293,7 +293,7 @@ class FusedTrainer:
             {"epoch": float(e), "lr": float(r), "train_cost": tc + p.l2 / 2 * float(pen), "train_error": te,
              "dev_cost": dc, "dev_error": de}
             for e, r, p, tc, te, dc, de, pen in zip(self.epochs, lrs, self.params, train_cost, train_error, dev_cost,
-                                                    dev_error, penalty.tolist())  # type: ignore[union-attr]
+                                                    dev_error, penalty.tolist())
         ]
 
     def diverged(self, metrics: Sequence[Mapping[str, float]], explode: float = 1e3) -> list[int]:

@@ -179,7 +179,8 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
                     cost = m["train_cost"]
                     study.record_event(trial.number, epoch - 1, "diverged", reason=f"train_cost {cost:.4g}",
                                        source="caviar")
-                    run.finish(trial, TrialState.DIVERGED, error=f"diverged at epoch {epoch - 1}: train_cost {cost:.4g}")
+                    why = f"diverged at epoch {epoch - 1}: train_cost {cost:.4g}"
+                    run.finish(trial, TrialState.DIVERGED, error=why)
                     ended.add(model)
                 elif epoch >= run.epochs:  # 4)
                     run.finish(trial, TrialState.COMPLETE, m[metric])

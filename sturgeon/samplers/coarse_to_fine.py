@@ -60,11 +60,11 @@ def refine_box(
     >>> refine_box(space, ts, Direction.MINIMIZE, top=0.2).bounds["x"]
     (0.1, 0.5)
     """
-    for name, v, bounds in (("top", top, "(0, 1]"), ("margin", margin, "[0, inf)"), ("min_width", min_width, "(0, 1]")):
+    for name, v, allowed in (("top", top, "(0, 1]"), ("margin", margin, "[0, inf)"), ("min_width", min_width, "(0, 1]")):
         # a bool would pass for 0 or 1 and a string fail with a TypeError: numbers only
         ok = is_number(v) and (0 <= v < math.inf if name == "margin" else 0 < v <= 1)
         if not ok:
-            raise ValueError(f"The '{name}' parameter of coarse-to-fine must be in {bounds}. Got {v!r} instead.")
+            raise ValueError(f"The '{name}' parameter of coarse-to-fine must be in {allowed}. Got {v!r} instead.")
     current = current or Box.whole(space)
     done = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
     if len(done) < 2:

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sturgeon import Choice, Float, Int, Space, Study, TrialState
+from sturgeon import Choice, Float, Space, Study, TrialState
 from sturgeon.caviar import CaviarSettings, make_groups, run_caviar
 from sturgeon.cli import app
-from sturgeon.train import TrainParams, Trainer
+from sturgeon.train import Trainer, TrainParams
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
