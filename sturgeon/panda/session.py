@@ -19,8 +19,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sturgeon.panda.babysitter import ActionKind, Babysitter
-from sturgeon.panda.checkpoints import (Checkpoint, CheckpointWriteError, CheckpointWriter, Retention, checkpoint_path,
-                                       list_checkpoints, read_state)
+from sturgeon.panda.checkpoints import (
+    Checkpoint,
+    CheckpointWriteError,
+    CheckpointWriter,
+    Retention,
+    checkpoint_path,
+    list_checkpoints,
+    read_state,
+)
 from sturgeon.panda.control import CommandKind, EventKind
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve
 from sturgeon.store import Command, CommandState, Event, StoreError, StoreWriteError
@@ -348,7 +355,11 @@ class Session:
             self.writer.flush()
         except Exception:  # noqa: BLE001 - the same full disk, most likely: the first error is the one to tell
             pass
-        if self.branch >= 0:
+        try:  # the branch this session trains, if its trial could be stored at all
+            open_ = [t for t in self.store.trials(self.sid) if t.number == self.branch and not t.state.finished]
+        except StoreError:
+            open_ = []
+        if open_:
             try:
                 self._event(EventKind.FAILED, None, None, None, str(e), "run")
             except StoreError:
