@@ -35,7 +35,6 @@ from sturgeon.panda.checkpoints import read_state
 from sturgeon.store import SQLiteStore
 from sturgeon.train import Trainer, load_data
 
-
 CLOCK = time.perf_counter  # --clock cpu: time.thread_time, the training thread's own CPU time
 
 
@@ -124,7 +123,7 @@ def parts(data, params: dict, folder: Path) -> dict[str, float]:
         write_state({"trainable": state, "params": params, "epoch": i}, folder / "w.ckpt")
     out["write_state, synchronous (for comparison)"] = (time.perf_counter() - t0) / n * 1e6
     t0 = time.perf_counter()
-    for i in range(n):
+    for _ in range(n):
         torch.save(state, folder / "w.pt")
     out["torch.save (for comparison)"] = (time.perf_counter() - t0) / n * 1e6
     t0 = time.perf_counter()

@@ -45,7 +45,8 @@ class TrainableObjective:
             metrics = trainable.step()  # 2)
             trial.report(epoch, **{k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
             if self.metric not in metrics:
-                raise ValueError(f"the trainable's step() returned {sorted(metrics)} without the metric '{self.metric}'")
+                raise ValueError(
+                    f"the trainable's step() returned {sorted(metrics)} without the metric '{self.metric}'")
             value = float(metrics[self.metric])
             if not math.isfinite(value):  # 3)
                 raise FloatingPointError(f"{self.metric} became {value} at epoch {epoch} (diverged)")

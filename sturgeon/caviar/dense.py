@@ -33,7 +33,9 @@ __all__ = ["train_step"]
 
 
 @torch.no_grad()
-def train_step(weights: Mapping[str, Tensor], grads: Mapping[str, Tensor], x: Tensor, y: Tensor, *, n_layers: int) -> None:
+def train_step(
+    weights: Mapping[str, Tensor], grads: Mapping[str, Tensor], x: Tensor, y: Tensor, *, n_layers: int
+) -> None:
     """Write the gradients of ``sum_k mean_i CE`` for the mini-batch (x (N, D), y (N,)) into ``grads``.
 
     ``weights`` holds W1..WL (K, out, in) and b1..bL (K, out); ``grads`` tensors of the same shapes (views

@@ -69,7 +69,8 @@ class FlatParams:
         """(Re)build the named views of ``data`` and of the gradient buffer after ``data`` was replaced."""
         K = len(self.data)
         self.grad = torch.zeros_like(self.data)  # padding columns stay 0: their w, v, s never move
-        self.views = {n: self.data[:, a:b].view(K, *self.shapes[n]).requires_grad_(True) for n, (a, b) in self.spans.items()}
+        self.views = {n: self.data[:, a:b].view(K, *self.shapes[n]).requires_grad_(True)
+                      for n, (a, b) in self.spans.items()}
         self.grads = {n: self.grad[:, a:b].view(K, *self.shapes[n]) for n, (a, b) in self.spans.items()}
 
     def __len__(self) -> int:

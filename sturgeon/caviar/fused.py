@@ -98,8 +98,8 @@ class FusedTrainer:
                     f"Config {i} cannot join this fused group: its '{diff}' is {getattr(p, diff)!r}, the group's is "
                     f"{dict(zip(GROUP_KEYS, self.key))[diff]!r}."
                 )
-        inits = [Network(p, self.data.shape, self.data.n_classes).init(torch.Generator().manual_seed(p.seed), self.dtype)
-                 for p in new]
+        inits = [Network(p, self.data.shape, self.data.n_classes)
+                 .init(torch.Generator().manual_seed(p.seed), self.dtype) for p in new]
         fresh_w = {name: torch.stack([w[name].detach() for w, _ in inits]) for name in inits[0][0]}
         fresh_b = {name: torch.stack([b[name] for _, b in inits]) for name in inits[0][1]}
         if self.flat is None:

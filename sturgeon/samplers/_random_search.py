@@ -1,9 +1,10 @@
 """Random search: a uniform point of the unit cube per trial — the method's default, never a grid."""
 from __future__ import annotations
 
-import numpy as np
 from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from sturgeon.samplers.base import Sampler
 from sturgeon.space import Space

@@ -60,7 +60,8 @@ def refine_box(
     >>> refine_box(space, ts, Direction.MINIMIZE, top=0.2).bounds["x"]
     (0.1, 0.5)
     """
-    for name, v, allowed in (("top", top, "(0, 1]"), ("margin", margin, "[0, inf)"), ("min_width", min_width, "(0, 1]")):
+    checks = (("top", top, "(0, 1]"), ("margin", margin, "[0, inf)"), ("min_width", min_width, "(0, 1]"))
+    for name, v, allowed in checks:
         # a bool would pass for 0 or 1 and a string fail with a TypeError: numbers only
         ok = is_number(v) and (0 <= v < math.inf if name == "margin" else 0 < v <= 1)
         if not ok:

@@ -16,7 +16,6 @@ hyperparameters ``bn_beta``, ``eps`` and ``keep_prob`` may be floats or broadcas
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +23,7 @@ from torch import Tensor
 
 from sturgeon.train.params import Activation, Init
 
-Hyper = Union[float, Tensor]
+Hyper = float | Tensor
 
 LEAKY_SLOPE = 0.01  # torch's default negative slope
 

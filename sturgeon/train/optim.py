@@ -22,14 +22,13 @@ its conventions so that results match it (tests check SGD, SGD(momentum), RMSpro
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import torch
 from torch import Tensor
 
 from sturgeon.train.params import Decay, TrainParams
 
-Hyper = Union[float, Tensor]  # a python float, or a tensor broadcastable against the parameter
+Hyper = float | Tensor  # a python float, or a tensor broadcastable against the parameter
 
 
 @torch.no_grad()

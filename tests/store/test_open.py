@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sturgeon import Float, Space, SQLiteStore, Study, StoreError
+from sturgeon import Float, Space, SQLiteStore, StoreError, Study
 from sturgeon.store import SCHEMA_VERSION, StoreWriteError, StudySpec
 
 SPACE = Space(x=Float(0, 1))

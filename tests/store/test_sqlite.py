@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from sturgeon import Float, Space, SQLiteStore, Study, StoreError, TrialState
+from sturgeon import Float, Space, SQLiteStore, StoreError, Study, TrialState
 from sturgeon.store import SCHEMA_VERSION, Event, StudySpec
 
 SPACE = Space(x=Float(0, 1))

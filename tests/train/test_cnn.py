@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sturgeon.train import Dataset, Network, TrainParams, Trainer
+from sturgeon.train import Dataset, Network, Trainer, TrainParams
 
 
 def _final(data: Dataset, params: dict, epochs: int) -> dict[str, float]:
