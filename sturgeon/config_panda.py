@@ -19,8 +19,8 @@ optimizer = "momentum"
 lr = 0.05
 momentum = 0.9
 
-[space]                        # what `sturgeon panda set` may change, and how far
-lr = { type = "float", lo = 1e-5, hi = 1.0, scale = "log" }
+[space]                        # what `sturgeon panda set` may change, and how far (only what the optimizer
+lr = { type = "float", lo = 1e-5, hi = 1.0, scale = "log" }   # reads: no beta1 under momentum)
 momentum = { type = "float", lo = 0.5, hi = 0.999, scale = "reverse_log" }
 
 [babysitter]                   # opt-in: roll back and cut lr on divergence, decay it on a plateau
@@ -36,8 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sturgeon.config import (_OPTIMIZER_PARAMS, TRAINER_METRICS, ConfigError, _int, data_section, load_function,
-                             read_toml)
+from sturgeon.config import (
+    _OPTIMIZER_PARAMS,
+    TRAINER_METRICS,
+    ConfigError,
+    _int,
+    data_section,
+    load_function,
+    read_toml,
+)
 from sturgeon.panda import BabysitterRules, PandaSettings, default_space
 from sturgeon.space import Space, SpaceError
 from sturgeon.train import Trainable

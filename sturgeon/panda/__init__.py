@@ -8,12 +8,12 @@ an earlier epoch as a new branch, let an opt-in babysitter catch divergence and 
 from __future__ import annotations
 
 from sturgeon.panda.babysitter import Action, ActionKind, Babysitter, BabysitterRules
-from sturgeon.panda.checkpoints import Retention, read_state, write_state
+from sturgeon.panda.checkpoints import CheckpointWriteError, Retention, read_state, write_state
 from sturgeon.panda.control import CommandKind, EventKind, check_changes, default_space, parse_assignments
 from sturgeon.panda.run import PandaSettings, Run, RunState, RunStatus
 
 __all__ = [
     "Run", "RunState", "RunStatus", "PandaSettings", "BabysitterRules", "Babysitter", "Action", "ActionKind",
     "CommandKind", "EventKind", "Retention", "read_state", "write_state", "check_changes", "default_space",
-    "parse_assignments",
+    "parse_assignments", "CheckpointWriteError",
 ]

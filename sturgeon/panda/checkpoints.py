@@ -151,7 +151,8 @@ def _layout(tensors: list[torch.Tensor]) -> _Layout | None:
 
 def write_state(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, then rename); the safetensors library reads
-    it back. A state JSON cannot hold is written with ``torch.save`` instead."""
+    it back. A state JSON cannot hold is written with ``torch.save`` instead. A write the disk refuses raises
+    :class:`CheckpointWriteError` and leaves neither file."""
     split = split_state(state)
     _write_split(split if split is not None and _layout(split[1]) is not None else (state, None), path)
 
