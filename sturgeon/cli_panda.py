@@ -13,13 +13,13 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Group
 from rich.markup import escape
-from rich.text import Text
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from sturgeon.cli_common import STORE_OPTION, clean_errors, err, fmt, out
@@ -27,6 +27,9 @@ from sturgeon.panda import EventKind, Run, RunState, RunStatus, parse_assignment
 from sturgeon.panda.session import WRITE_ERRORS
 from sturgeon.store import CommandState, StoreError
 from sturgeon.trial import TrialState
+
+if TYPE_CHECKING:
+    from sturgeon.config_panda import PandaConfig
 
 panda_app = typer.Typer(
     help="Babysit one run: watch its curve each epoch, change lr or momentum while it trains, roll back.",
@@ -41,7 +44,7 @@ REASON = typer.Option("", "--reason", "-r", help="Why: kept in the run's event l
 DETACH = typer.Option(False, "--detach", "-d", help="Train in a background process; its output goes to run.log.")
 
 
-def _config_of(run: Run):  # type: ignore[no-untyped-def]
+def _config_of(run: Run) -> PandaConfig:
     """The config a run was started from, rebuilt from the copy kept in the store."""
     from sturgeon.config_panda import panda_config_from
 
@@ -161,8 +164,8 @@ def _open(name: str, store: Path, readonly: bool = False) -> Run:
 def start(
     config: Path = CONFIG,
     detach: bool = DETACH,
-    name: str | None = typer.Option(None, "--name", "-n",
-                                    help="Run name (default: the config's \\[run] name, else its file name)."),
+    name: Optional[str] = typer.Option(None, "--name", "-n",
+                                       help="Run name (default: the config's \\[run] name, else its file name)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
 ) -> None:
     """Start a run from a config: trains in the foreground (or --detach), checkpointing every epoch."""
@@ -177,7 +180,7 @@ def start(
 
 
 @panda_app.command(hidden=True)
-def worker(name: str, store: Path = STORE_OPTION, epochs: int | None = typer.Option(None)) -> None:
+def worker(name: str, store: Path = STORE_OPTION, epochs: Optional[int] = typer.Option(None)) -> None:
     """Train a run in this (background) process."""
     with clean_errors():
         _train(_open(name, store), detach=False, epochs=epochs, worker=True)
@@ -381,8 +384,8 @@ def rollback(
     name: str = NAME,
     to: int = typer.Option(..., "--to", help="The epoch whose checkpoint to go back to."),
     changes: list[str] = CHANGES,
-    branch: int | None = typer.Option(None, "--branch", "-b",
-                                      help="Another branch's checkpoint (default: current line)."),
+    branch: Optional[int] = typer.Option(None, "--branch", "-b",
+                                         help="Another branch's checkpoint (default: current line)."),
     store: Path = STORE_OPTION,
     reason: str = REASON,
     detach: bool = DETACH,
@@ -433,7 +436,7 @@ def resume(
     name: str = NAME,
     store: Path = STORE_OPTION,
     detach: bool = DETACH,
-    epochs: int | None = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Train to this many epochs (extend a finished run)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No line per epoch."),
 ) -> None:
     """Resume a paused run; or, if its process is gone (crash, kill -9, stop), continue training it from the

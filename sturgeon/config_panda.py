@@ -132,7 +132,7 @@ def panda_config_from(raw: Mapping[str, Any], path: Path, *, strict: bool = Fals
                        ignored)
 
 
-def _ignored(params: Mapping[str, Any]) -> dict[str, str]:
+def _ignored(params: dict[str, Any]) -> dict[str, str]:
     """The built-in trainer's params that the run's optimizer does not read, each with why: `panda set` of
     one would be logged and change nothing (the same table `sturgeon tune` checks its [space] with)."""
     from sturgeon.train import TrainParams

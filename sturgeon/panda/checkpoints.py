@@ -217,13 +217,13 @@ def read_state(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         head = f.read(4)
     if head == _MAGIC_TORCH:
-        return torch.load(path, weights_only=False)  # type: ignore[no-any-return]
+        return torch.load(path, weights_only=False)
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
         skeleton = json.loads(f.metadata()["state"])
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    return _join(skeleton, tensors)  # type: ignore[no-any-return]
+    return _join(skeleton, tensors)
 
 
 @dataclass(frozen=True)

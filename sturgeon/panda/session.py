@@ -59,7 +59,7 @@ def split_of(trainable: Any) -> Callable[[], tuple[Any, list[Any]]] | None:
     if owner["save"] is not None and owner["state_split"] is not None and \
             not issubclass(owner["state_split"], owner["save"]):
         return None
-    return split  # type: ignore[no-any-return]
+    return split
 
 
 class _Stop(Exception):
@@ -182,10 +182,10 @@ class Session:
         # A stop or a crash comes after the boundary's changes: apply them again. A branch that diverged or
         # failed resumes from its checkpoint as it was: the change after it may be what broke it.
         # A branch stopped by a write the disk refused is like one stopped by a crash: nothing in it broke.
-        refused = current.state is TrialState.FAILED and any(
+        write_failed = current.state is TrialState.FAILED and any(
             e.trial == current.number and e.kind == EventKind.FAILED.value for e in self.store.events(self.sid))
-        again = self._set_after(current.number, ckpt.step) if refused or current.state in (TrialState.INTERRUPTED,
-                                                                                          TrialState.PRUNED) else {}
+        crash_like = write_failed or current.state in (TrialState.INTERRUPTED, TrialState.PRUNED)
+        again = self._set_after(current.number, ckpt.step) if crash_like else {}
         self._fork(ckpt.trial, ckpt.step, again, EventKind.RESTART, f"{why}; continues from epoch {ckpt.step}",
                    "resume")
 
