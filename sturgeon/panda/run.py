@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from sturgeon.panda.babysitter import BabysitterRules
-from sturgeon.panda.control import CommandKind, EventKind, check_changes, default_space
 from sturgeon.panda.checkpoints import list_checkpoints
+from sturgeon.panda.control import CommandKind, EventKind, check_changes, default_space
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve
 from sturgeon.space import Space
 from sturgeon.store import Branch, Command, CommandState, Event, SQLiteStore, Store, StoreError, StudySpec
