@@ -55,9 +55,6 @@ __all__ = ["ConfigError", "TuneConfig", "load_config", "load_function", "read_to
 _SECTIONS = {"study", "sampler", "scheduler", "objective", "space", "data", "model", "caviar"}
 # Metrics the built-in trainer reports each epoch: the only names [study] metric may take with [data].
 TRAINER_METRICS = ("train_cost", "train_error", "dev_cost", "dev_error")
-# Params that only one optimizer reads: searching them under another optimizer is a silent no-op.
-_OPTIMIZER_PARAMS = {"momentum": {"momentum"}, "rms_beta": {"rmsprop"}, "beta1": {"adam"}, "beta2": {"adam"},
-                     "eps": {"rmsprop", "adam"}}
 _STUDY_KEYS = {"name", "store", "metric", "direction", "n_trials", "n_jobs", "seed", "timeout", "threads"}
 
 
@@ -306,7 +303,7 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
     3. validate fixed + the space's extreme values and every choice with the trainer's own checks, so an
        unknown optimizer or parameter name fails now, in one line, not in trial 0.
     """
-    from sturgeon.train import TrainParams, load_data
+    from sturgeon.train import TrainParams, ignored_params, load_data
 
     model = dict(raw.get("model", {}))
     name, data_spec = data_section(path, raw["data"])
@@ -328,11 +325,10 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
         raise ConfigError(str(e)) from None
     optimizer = model.get("optimizer", "adam")
     if "optimizer" not in space.names and isinstance(optimizer, str):
+        ignored = ignored_params(optimizer)
         for pname in space.names:
-            users = _OPTIMIZER_PARAMS.get(pname)
-            if users and optimizer not in users:
-                raise ConfigError(f"The '{pname}' parameter is searched, but optimizer '{optimizer}' does not use it "
-                                  f"(it is read by: {', '.join(sorted(users))}).")
+            if pname in ignored:
+                raise ConfigError(f"The '{pname}' parameter is searched, but {ignored[pname]}.")
     data_seed = int(data_spec.pop("seed", seed))
     data = load_data(name, seed=data_seed, **data_spec)  # 1)
     return TrainerSetup(data, model, int(epochs), _data_identity(name, {"seed": data_seed, **data_spec}))

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 from sturgeon.config import (
-    _OPTIMIZER_PARAMS,
     TRAINER_METRICS,
     ConfigError,
     _int,
@@ -135,11 +134,9 @@ def panda_config_from(raw: Mapping[str, Any], path: Path, *, strict: bool = Fals
 def _ignored(params: dict[str, Any]) -> dict[str, str]:
     """The built-in trainer's params that the run's optimizer does not read, each with why: `panda set` of
     one would be logged and change nothing (the same table `sturgeon tune` checks its [space] with)."""
-    from sturgeon.train import TrainParams
+    from sturgeon.train import TrainParams, ignored_params
 
-    optimizer = TrainParams.from_dict(params).optimizer.value
-    return {name: f"optimizer '{optimizer}' does not use it (it is read by: {', '.join(sorted(users))})"
-            for name, users in _OPTIMIZER_PARAMS.items() if optimizer not in users}
+    return ignored_params(TrainParams.from_dict(params).optimizer.value)
 
 
 def _factory(raw: Mapping[str, Any], path: Path, params: dict[str, Any], builtin: bool) -> Callable[[], Trainable]:

@@ -160,7 +160,16 @@ class Run:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError("The run name must be letters, digits, '.', '_' or '-', starting with a letter or a "
                              f"digit (it names the run's folder). Got {name!r} instead.")
-        space = space if space is not None else default_space()
+        attrs = dict(attrs or {})
+        if space is None:  # the built-in trainer's knobs, less those its optimizer does not read
+            from sturgeon.train import TrainParams, ignored_params
+
+            try:
+                ignored = ignored_params(TrainParams.from_dict(dict(params)).optimizer.value)
+            except ValueError:  # not the built-in trainer's params: every knob stays settable
+                ignored = {}
+            attrs.setdefault("ignored", ignored)
+            space = default_space(without=ignored)
         settings = settings or PandaSettings()
         for pname, p in space.params.items():  # the starting point must lie inside what may be set
             if pname in params:
@@ -177,7 +186,7 @@ class Run:
                                  "or choose another name.")
             st.delete_study(name)  # it failed before its first checkpoint: nothing to keep, start it afresh
         spec = StudySpec(name=name, space=space.to_dict(), metric=settings.metric, direction=settings.direction,
-                         attrs={**dict(attrs or {}), "kind": KIND, "settings": settings.to_dict(),
+                         attrs={**attrs, "kind": KIND, "settings": settings.to_dict(),
                                 "params": dict(params)})
         return cls(name, st, st.create_study(spec), spec)
 

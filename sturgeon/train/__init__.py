@@ -16,6 +16,7 @@ from sturgeon.train.diagnosis import DEFAULT_TOLERANCE, Diagnosis, diagnose
 from sturgeon.train.model import Network
 from sturgeon.train.optim import adam_, decayed_lr, lr_at, momentum_, rmsprop_, sgd_, with_l2
 from sturgeon.train.params import (
+    OPTIMIZER_PARAMS,
     UPDATABLE,
     Activation,
     Decay,
@@ -24,6 +25,7 @@ from sturgeon.train.params import (
     ModelKind,
     Optimizer,
     TrainParams,
+    ignored_params,
 )
 from sturgeon.train.protocol import TENSOR_REF, Trainable
 from sturgeon.train.trainer import Trainer
@@ -33,6 +35,8 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "TENSOR_REF",
     "UPDATABLE",
+    "OPTIMIZER_PARAMS",
+    "ignored_params",
     "Activation",
     "DType",
     "Dataset",

@@ -143,6 +143,22 @@ UPDATABLE = (
     "batch_size", "bn_beta", "bn_eps", "target_error",
 )  # fmt: skip
 
+# Params that only some optimizers read: searching or setting one under another optimizer changes nothing.
+OPTIMIZER_PARAMS: dict[str, frozenset[str]] = {
+    "momentum": frozenset({"momentum"}), "rms_beta": frozenset({"rmsprop"}), "beta1": frozenset({"adam"}),
+    "beta2": frozenset({"adam"}), "eps": frozenset({"rmsprop", "adam"}),
+}
+
+
+def ignored_params(optimizer: str) -> dict[str, str]:
+    """The params ``optimizer`` does not read, each with why (for one-line refusals).
+
+    >>> ignored_params("momentum")["beta1"]
+    "optimizer 'momentum' does not use it (it is read by: adam)"
+    """
+    return {name: f"optimizer '{optimizer}' does not use it (it is read by: {', '.join(sorted(users))})"
+            for name, users in OPTIMIZER_PARAMS.items() if optimizer not in users}
+
 
 # --- checks: each takes (name, raw value) and returns the clean value or raises ValueError -------
 

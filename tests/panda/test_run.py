@@ -60,8 +60,7 @@ def test_set_during_epoch_e_applies_from_epoch_e_plus_1(store, digits):
 @pytest.mark.parametrize("changes, message", [
     ({"lr": 5e-8}, "The 'lr' parameter must be in [1e-06, 10]. Got 5e-08 instead."),
     ({"lr": "fast"}, "The 'lr' parameter must be a number. Got 'fast' instead."),
-    ({"units": 64}, "Unknown parameter 'units': this run may change lr, momentum, beta1, beta2, rms_beta, l2, "
-                    "keep_prob."),
+    ({"units": 64}, "Unknown parameter 'units': this run may change lr, momentum, l2, keep_prob."),
     ({}, "Give at least one change, e.g. lr=0.02. Got none instead."),
 ])
 def test_invalid_set_changes_nothing_and_says_why(store, digits, changes, message):
@@ -470,3 +469,13 @@ def test_a_stop_for_a_run_held_in_this_process_applies_through_a_new_handle(stor
     status = Run.open("r", store).train(trainer_of(digits))  # a new handle of the same process takes over
     assert (status.state, status.epoch) == (RunState.STOPPED, 3)
     assert {c.id: c.state for c in run.store.commands(run.study_id)}[cid] is CommandState.APPLIED
+
+
+def test_a_run_created_without_a_space_refuses_a_param_its_optimizer_does_not_read(store):
+    from sturgeon.space import SpaceError
+
+    run = Run.create("m", {"optimizer": "momentum", "lr": 0.05}, store=store)
+    assert "beta1" not in run.space.names and "momentum" in run.space.names
+    with pytest.raises(SpaceError, match=r"^The 'beta1' parameter cannot be set to 0.95: optimizer 'momentum' "
+                                         r"does not use it \(it is read by: adam\)\.$"):
+        run.set(beta1=0.95)
