@@ -85,10 +85,11 @@ def tune(
     """Run (or resume) the study a config describes; show progress and the leaderboard.
 
     Running a config again resumes its study and runs only the trials that study.n_trials still lacks.
-    Interrupted trials (a kill, Ctrl-C, the timeout) do not count and run again first with their own params,
-    so a study killed at trial 15 of 20 finishes with the same 20 trials. Failed trials count; --retry runs
-    them again. Exit code 1 when no trial of this run completed, 2 for bad input, 130 on Ctrl-C.
-    """
+
+    Interrupted trials (a kill, Ctrl-C, the timeout) do not count and run again first with their own params, so a study killed at trial 15 of 20 finishes with the same 20 trials. Failed trials count; --retry runs them again.
+
+    Exit code 1 when no trial of this run completed, 2 for bad input, 130 on Ctrl-C.
+    """  # noqa: E501 - typer keeps a docstring's line breaks: one line per paragraph
     from sturgeon.config import load_config
 
     with _clean_errors():
@@ -250,7 +251,7 @@ def show(
 @app.command()
 def best(study: str, store: Path = STORE_OPTION,
          as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout, for scripts.")) -> None:
-    """The best trial of a study (``--json`` for scripts)."""
+    """The best trial of a study (--json for scripts)."""
     with _clean_errors():
         s = _open(study, store)
         b = s.best

@@ -288,3 +288,26 @@ def test_ctrl_c_with_two_jobs_ends_the_process_at_once(tmp_path):
     assert "interrupted: 2 trials this run (2 interrupted); run the same command again to resume" in err
     stored = Study.load("slow", tmp_path / "s.db", readonly=True).trials
     assert [t.state.value for t in stored] == ["interrupted", "interrupted"]
+
+
+@pytest.mark.parametrize("group", [None, "panda"])
+def test_every_commands_help_shows_its_text_as_written(group):
+    """Help goes through rich markup: "[run]" must not be eaten as a style, nor RST markup shown raw."""
+    import typer
+
+    top = typer.main.get_command(app)
+    commands = top.commands if group is None else top.commands[group].commands
+    prefix = [] if group is None else [group]
+    for name, command in commands.items():
+        if command.hidden or hasattr(command, "commands"):  # a sub-group is checked on its own
+            continue
+        result = CliRunner().invoke(app, [*prefix, name, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        shown = " ".join(result.output.replace("│", " ").split())
+        for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]:
+            written = " ".join(text.replace("\\[", "[").split())
+            assert written in shown, f"{' '.join(prefix + [name])} --help lost: {written!r}"
+        assert "``" not in shown and ":class:" not in shown and "default:  " not in result.output, shown
+    if group == "panda":
+        start = CliRunner().invoke(app, ["panda", "start", "--help"], env={"COLUMNS": "200"}).output
+        assert "Run name (default: the config's [run] name, else its file name)." in start

@@ -517,8 +517,8 @@ class SQLiteStore(ControlTables, Store):
             )
         except sqlite3.IntegrityError:
             raise StoreError(
-                f"A study named '{spec.name}' already exists in '{self.path}'; load it with Study.load "
-                "or choose another name."
+                f"A study named '{spec.name}' already exists in '{self.path}'; resume it (run the same config "
+                "again, or Study.load in Python) or choose another name."
             ) from None
         return int(cur.lastrowid or 0)
 

@@ -416,25 +416,6 @@ def test_a_trainable_raising_a_value_error_in_training_is_a_failed_run_exit_1(tm
                                                    "match (sturgeon panda status r shows it)")
 
 
-def test_every_panda_commands_help_shows_its_text_as_written():
-    """Help goes through rich markup: "[run]" must not be eaten as a style, nor RST markup shown raw."""
-    import typer
-
-    group = typer.main.get_command(app).commands["panda"]
-    for name, command in group.commands.items():
-        if command.hidden:
-            continue
-        result = CliRunner().invoke(app, ["panda", name, "--help"], env={"COLUMNS": "200"})
-        assert result.exit_code == 0, result.output
-        shown = " ".join(result.output.replace("│", " ").split())
-        for text in [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]:
-            written = " ".join(text.replace("\\[", "[").split())
-            assert written in shown, f"panda {name} --help lost: {written!r}"
-        assert "``" not in shown and ":class:" not in shown and "default:  " not in result.output, shown
-    start = CliRunner().invoke(app, ["panda", "start", "--help"], env={"COLUMNS": "200"}).output
-    assert "Run name (default: the config's [run] name, else its file name)." in start
-
-
 def test_paths_with_brackets_are_printed_as_they_are(tmp_path):
     (tmp_path / "runs[old]").mkdir()
     cfg = config(tmp_path, epochs=1)
