@@ -407,6 +407,9 @@ class SQLiteStore(ControlTables, Store):
         if code in (_BUSY, _LOCKED):
             return StoreError(f"Cannot read the store '{self.path}': another process kept it locked for over "
                               f"{_TIMEOUT:g} s ({e}).")
+        if code in (_IOERR, _FULL):  # a reader meets the disk's trouble (e.g. a -shm a full disk left cut short)
+            return StoreError(f"Cannot read the store '{self.path}': the disk or its files failed ({e}); "
+                              "free some space, or let a writer open it once.")
         return StoreError(f"'{self.path}' is not a Sturgeon store ({e}).")
 
     def _write_error(self, e: sqlite3.Error) -> StoreWriteError:
