@@ -1,17 +1,17 @@
 """Sturgeon: tune deep networks the way practitioners do — random search on the right scale, coarse to fine,
 babysit one run (panda) or train many at once (caviar)."""
 from sturgeon.samplers import CoarseToFine, GridSampler, RandomSampler, SobolSampler
-from sturgeon.schedulers import Decision, FIFOScheduler
+from sturgeon.schedulers import Decision, FIFOScheduler, SuccessiveHalving
 from sturgeon.space import Choice, Float, Int, Space, SpaceError
-from sturgeon.store import SQLiteStore, StoreError
-from sturgeon.study import Study, StudyError
+from sturgeon.store import SQLiteStore, StoreError, StoreWriteError
+from sturgeon.study import FailedTrialsWarning, Study, StudyError
 from sturgeon.trial import Direction, Trial, TrialPruned, TrialRecord, TrialState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Space", "Float", "Int", "Choice", "SpaceError",
-    "Study", "StudyError", "Trial", "TrialRecord", "TrialState", "TrialPruned", "Direction",
+    "Study", "StudyError", "FailedTrialsWarning", "Trial", "TrialRecord", "TrialState", "TrialPruned", "Direction",
     "RandomSampler", "SobolSampler", "GridSampler", "CoarseToFine",
-    "Decision", "FIFOScheduler", "SQLiteStore", "StoreError",
+    "Decision", "FIFOScheduler", "SuccessiveHalving", "SQLiteStore", "StoreError", "StoreWriteError",
 ]

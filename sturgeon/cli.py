@@ -134,7 +134,7 @@ def tune(
                     from sturgeon.caviar import run_caviar
 
                     run_caviar(study, cfg.trainer.data, cfg.trainer.fixed, total, cfg.trainer.epochs, cfg.caviar,
-                               callbacks=[on_trial], timeout=cfg.timeout)
+                               callbacks=[on_trial], timeout=cfg.timeout, retry=retry_states)
                 else:
                     import warnings
 

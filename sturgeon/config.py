@@ -90,6 +90,7 @@ class TrainerSetup:
     fixed: dict[str, Any]
     epochs: int
     data_identity: dict[str, Any] = field(default_factory=dict)  # the built-in name, or the file's fingerprint
+    settings: dict[str, Any] = field(default_factory=dict)  # every fixed trainer setting, defaults filled in
 
 
 def load_function(ref: str, key: str = "objective.function", folder: Path | None = None) -> Callable[[Any], Any]:
@@ -230,7 +231,7 @@ def load_config(path: str | Path) -> TuneConfig:
 
         data = trainer.data
         objective = TrainableObjective(lambda: Trainer(data), trainer.fixed, trainer.epochs, metric)
-        definition = {"data": trainer.data_identity, "model": trainer.fixed, "epochs": trainer.epochs}  # 4)
+        definition = {"data": trainer.data_identity, "model": trainer.settings}  # 4)
     else:
         raise ConfigError(
             f"The config '{path}' has no objective: give [data] (and [model]) for the built-in trainer, "
@@ -245,6 +246,13 @@ def load_config(path: str | Path) -> TuneConfig:
     threads = _int(study, "threads", max(1, cores // n_jobs) if fused else 1, 1, "study")
     if caviar is not None:
         caviar.n_jobs = n_jobs
+    if isinstance(scheduler, SuccessiveHalving) and scheduler.metric is not None and trainer is not None:
+        if scheduler.metric not in TRAINER_METRICS:
+            raise ConfigError(f"The 'scheduler.metric' key must be one of {', '.join(TRAINER_METRICS)} for the "
+                              f"built-in trainer. Got {scheduler.metric!r} instead.")
+        if fused and scheduler.metric != metric:
+            raise ConfigError(f"The 'scheduler.metric' key must be the study's metric {metric!r} with fused "
+                              f"training (a fused group halves on it). Got {scheduler.metric!r} instead.")
     scheduler = _rung_table(caviar, scheduler)  # 5)
     if caviar is not None and fused and isinstance(scheduler, SuccessiveHalving):
         caviar.rungs, caviar.eta = tuple(scheduler.rungs), scheduler.eta
@@ -331,7 +339,10 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
                 raise ConfigError(f"The '{pname}' parameter is searched, but {ignored[pname]}.")
     data_seed = int(data_spec.pop("seed", seed))
     data = load_data(name, seed=data_seed, **data_spec)  # 1)
-    return TrainerSetup(data, model, int(epochs), _data_identity(name, {"seed": data_seed, **data_spec}))
+    # the identity holds every setting with its default filled in: writing a default out changes nothing
+    options = {"seed": data_seed, "dev_fraction": 0.2, "label": None, "normalize": True, **data_spec}
+    return TrainerSetup(data, model, int(epochs), _data_identity(name, options),
+                        TrainParams.from_dict(model).to_dict())
 
 
 def _data_identity(name: str, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import time
 import traceback
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import replace
 from pathlib import Path
@@ -48,7 +48,15 @@ class FailedTrialsWarning(UserWarning):
 # The event that marks a trial as a re-run of an earlier one: it takes that trial's place in the study's view.
 RETRY = "retry"
 _NOT_COUNTED = (TrialState.INTERRUPTED,)
-_RETRYABLE = frozenset({TrialState.INTERRUPTED, TrialState.FAILED})  # the states a retry may re-run
+_RETRYABLE = (TrialState.INTERRUPTED, TrialState.FAILED)  # the states a retry may re-run
+
+
+def _retry_states(retry: Iterable[TrialState]) -> tuple[TrialState, ...]:
+    states = tuple(TrialState(s) for s in retry)
+    bad = [s.value for s in states if s not in _RETRYABLE]
+    if bad:
+        raise ValueError(f"The 'retry' parameter may hold the states interrupted and failed. Got {bad[0]!r} instead.")
+    return states
 
 
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -172,22 +180,25 @@ class Study:
             self.attrs = spec.attrs
         self.readonly = bool(getattr(self.store, "readonly", False))
         self._superseded = False
-        running_here: set[int] = set()  # trials a live Study object of this process still runs
         if not self.readonly:
             self.interrupted_on_open = self.store.claim(self._id)
             key = (_store_key(self.store), self._id)
             ref = _WRITERS.get(key)
             older = ref() if ref is not None else None
             if older is not None:
+                # the older object can no longer tell its trials: ask their objectives to stop, and mark them
+                # interrupted below like any trial left running, so they run again here
                 older._superseded = True
-                running_here = set(older._live)
+                for live in list(older._live.values()):
+                    live.stop()
+                older._live.clear()
             _WRITERS[key] = weakref.ref(self)
         self._records: list[TrialRecord] = self.store.trials(self._id)
         if not self.readonly:
-            # this process reopening its own study (claim keeps its running trials): a trial left running that
-            # no live object runs (its optimize stopped on an error it could not record, e.g. a full disk)
+            # this process reopening its own study (claim keeps its running trials): a trial left running by an
+            # older object (superseded above, or its optimize stopped on an error it could not record)
             for t in self._records:
-                if t.state is TrialState.RUNNING and t.number not in running_here:
+                if t.state is TrialState.RUNNING:
                     when = time.time()
                     reason = "its study stopped before the trial finished"
                     self.store.finish_trial(self._id, t.number, TrialState.INTERRUPTED, None, reason, when)
@@ -217,12 +228,9 @@ class Study:
     def _load_draws(self) -> None:
         retry_of: dict[int, int] = {}
         if self._records:
-            for e in self.store.events(self._id):
+            for e in self.store.events(self._id):  # written with its trial, in one transaction
                 if e.kind == RETRY and isinstance(e.old, int) and e.trial < len(self._records) and e.old < e.trial:
-                    # the event is written before its trial: a stale one (its trial never written) is told
-                    # apart by the params, which a fresh draw at that number would not share
-                    if self._records[e.trial].params == self._records[e.old].params:
-                        retry_of[e.trial] = e.old
+                    retry_of[e.trial] = e.old
         self._draws: list[int] = []  # draw -> the trial that stands for it now
         self._draw_of: dict[int, int] = {}  # trial -> its draw
         for t in self._records:
@@ -234,8 +242,11 @@ class Study:
                 self._draws.append(t.number)
             self._draw_of[t.number] = d
         self._view: list[TrialRecord] = [self._viewed(self._records[n]) for n in self._draws]
-        # draws whose current trial may be retried, so that ask() need not scan every draw
-        self._broken: set[int] = {d for d, n in enumerate(self._draws) if self._records[n].state in _RETRYABLE}
+        # draws whose current trial may be retried, by state, so that ask() need not scan every draw
+        self._broken: dict[TrialState, set[int]] = {s: set() for s in _RETRYABLE}
+        for d, n in enumerate(self._draws):
+            if self._records[n].state in _RETRYABLE:
+                self._broken[self._records[n].state].add(d)
 
     def _viewed(self, rec: TrialRecord) -> TrialRecord:
         d = self._draw_of[rec.number]
@@ -247,18 +258,29 @@ class Study:
         d = self._draw_of[rec.number]
         if self._draws[d] == rec.number:
             self._view[d] = self._viewed(rec)
-            if rec.state in _RETRYABLE:
-                self._broken.add(d)
-            else:
-                self._broken.discard(d)
+            for state, draws in self._broken.items():
+                if state is rec.state:
+                    draws.add(d)
+                else:
+                    draws.discard(d)
+
+    def _refresh(self) -> None:
+        """A read-only study reads what the writer has added since."""
+        if self.readonly:
+            with self._lock:
+                self._records = self.store.trials(self._id)
+                self._load_draws()
 
     def draw(self, number: int) -> int:
         """The draw that trial ``number`` runs: its own number, unless it re-runs an earlier trial."""
+        if number not in self._draw_of:
+            self._refresh()
         with self._lock:
             return self._draw_of[number]
 
     def current_trials(self) -> list[TrialRecord]:
         """One record per draw: the trial that stands for it now (a retry, not the trial it re-ran)."""
+        self._refresh()
         with self._lock:
             return [self._records[n] for n in self._draws]
 
@@ -272,10 +294,7 @@ class Study:
     @property
     def trials(self) -> list[TrialRecord]:
         """All trials so far, in number order (re-read from the store when the study is read-only)."""
-        if self.readonly:
-            with self._lock:
-                self._records = self.store.trials(self._id)
-                self._load_draws()
+        self._refresh()
         with self._lock:
             return list(self._records)
 
@@ -319,34 +338,36 @@ class Study:
                 "use that one."
             )
 
-    def _to_retry(self, retry: Iterable[TrialState]) -> int | None:
-        """The oldest draw whose current trial ended in one of the ``retry`` states, or None."""
-        states = set(retry)
-        found = [d for d in self._broken if self._records[self._draws[d]].state in states]
+    def _to_retry(self, retry: Iterable[TrialState], skip: Collection[int] = ()) -> int | None:
+        """The oldest draw whose current trial ended in one of the ``retry`` states (not in ``skip``), or None."""
+        found = [d for state in _retry_states(retry) for d in self._broken[state] if d not in skip]
         return min(found) if found else None
 
-    def ready(self, retry: Iterable[TrialState] = _NOT_COUNTED) -> bool:
+    def ready(self, retry: Iterable[TrialState] = _NOT_COUNTED, *, skip: Collection[int] = ()) -> bool:
         """Whether ``ask`` can give a trial now (a retry always can; a new draw when the sampler is ready)."""
         with self._lock:
-            return self._to_retry(retry) is not None or self.sampler.ready(len(self._draws), self._view)
+            return (self._to_retry(retry, skip) is not None
+                    or self.sampler.ready(len(self._draws), self._view))
 
-    def ask(self, params: Mapping[str, Any] | None = None, *, retry: Iterable[TrialState] = _NOT_COUNTED) -> Trial:
+    def ask(self, params: Mapping[str, Any] | None = None, *, retry: Iterable[TrialState] = _NOT_COUNTED,
+            skip: Collection[int] = ()) -> Trial:
         """Start a trial: the sampler's params, or ``params`` given by hand (checked against the space).
 
         Without ``params``, a draw whose trial ended in a ``retry`` state (by default: interrupted, e.g. by a
-        kill or Ctrl-C) is re-run first with the same params, as a new trial; ``retry=()`` never re-runs.
+        kill or Ctrl-C; ``TrialState.FAILED`` may be added) is re-run first with the same params, as a new
+        trial; ``retry=()`` never re-runs. ``skip``: draws not to re-run now (``optimize`` re-runs each at
+        most once per call, so a trial that fails every time does not take every slot).
         """
         self._check_writable()
         with self._lock:
             number = len(self._records)
-            redo = self._to_retry(retry) if params is None else None
+            redo = self._to_retry(retry, skip) if params is None else None
+            links: list[Event] = []
             if redo is not None:
                 original = self._records[self._draws[redo]]
                 values = dict(original.params)
-                # written before the trial: a kill in between leaves an event that _load_draws sees is stale
-                self.store.add_event(self._id, Event(number, 0, RETRY, old=original.number,
-                                                     reason=f"re-runs trial {original.number} ({original.state.value})",
-                                                     source="study", at=time.time()))
+                links.append(Event(number, 0, RETRY, old=original.number, source="study", at=time.time(),
+                                   reason=f"re-runs trial {original.number} ({original.state.value})"))
                 draw = redo
             else:
                 draw = len(self._draws)
@@ -355,7 +376,7 @@ class Study:
                 else:
                     values = self.space.validate(params)
             trial = Trial(number, values, self._on_report)
-            self.store.add_trial(self._id, number, values, trial.started_at)
+            self.store.add_trial(self._id, number, values, trial.started_at, events=links)
             rec = TrialRecord(number, values, TrialState.RUNNING, started_at=trial.started_at)
             self._records.append(rec)
             self._draw_of[number] = draw
@@ -365,7 +386,8 @@ class Study:
             else:
                 self._draws[draw] = number
                 self._view[draw] = self._viewed(rec)
-                self._broken.discard(draw)
+                for draws in self._broken.values():
+                    draws.discard(draw)
             self._live[number] = trial
             return trial
 
@@ -439,7 +461,8 @@ class Study:
             raise  # a report could not be written (a full disk): the store's fault, not the objective's
         except Exception as e:
             last = traceback.extract_tb(e.__traceback__)[-1]
-            error = f"{type(e).__name__}: {e} (at {Path(last.filename).name}:{last.lineno})"
+            text = " ".join(str(e).split())  # one line: it is shown in tables, warnings and grouped reasons
+            error = f"{type(e).__name__}: {text} (at {Path(last.filename).name}:{last.lineno})"
             return TrialState.FAILED, None, error, None if isinstance(e, catch) else e
         try:
             value = value_of(result, self.metric, trial)
@@ -478,7 +501,8 @@ class Study:
                                     or not timeout > 0):
             raise ValueError(
                 f"The 'timeout' parameter must be a number of seconds > 0 or None. Got {timeout!r} instead.")
-        retry = tuple(retry)
+        retry = _retry_states(retry)
+        retried: set[int] = set()  # draws re-run by this call: each at most once
         # with a deadline the objectives run in a (daemon) thread even for n_jobs=1, so the study can return
         executor = make_executor(n_jobs, threaded=timeout is not None)
         callbacks = list(callbacks)
@@ -493,12 +517,13 @@ class Study:
                 # 1) keep n_jobs objectives in flight while trials remain, time allows and the sampler is ready
                 #    (a coarse-to-fine round waits for the previous one: parallel runs stay reproducible)
                 while (asked < n_trials and len(in_flight) < n_jobs
-                       and (deadline is None or time.monotonic() < deadline) and self.ready(retry)):
+                       and (deadline is None or time.monotonic() < deadline) and self.ready(retry, skip=retried)):
                     try:
-                        trial = self.ask(retry=retry)
+                        trial = self.ask(retry=retry, skip=retried)
                     except SamplerExhausted:
                         n_trials = asked
                         break
+                    retried.add(self.draw(trial.number))
                     asked += 1
                     mine.append(trial)
                     in_flight[executor.submit(self._run, objective, trial, catch)] = trial

@@ -125,7 +125,7 @@ def _csv(path: Path, seed: int) -> None:
 
 
 @pytest.mark.parametrize("change, what", [
-    (lambda t: t.replace("epochs = 2", "epochs = 3"), "definition.epochs was 2 and is now 3"),
+    (lambda t: t.replace("epochs = 2", "epochs = 3"), "definition.model.epochs was 2 and is now 3"),
     (lambda t: t.replace("units = 8", "units = 9"), "definition.model.units was 8 and is now 9"),
     ("other data", "definition.data.sha256 was '"),
 ])
@@ -145,6 +145,19 @@ def test_resuming_a_study_with_other_data_or_model_is_refused(tmp_path, change, 
     assert result.output.startswith(f"error: The study 't' in '{tmp_path / 's.db'}' was created with other settings (")
     assert what in result.output
     assert len(Study.load("t", tmp_path / "s.db", readonly=True).trials) == 2  # nothing was added
+
+
+def test_writing_a_default_out_resumes_the_same_study(tmp_path):
+    _csv(tmp_path / "d.csv", 0)
+    text = ('[study]\nname = "t"\nstore = "s.db"\nn_trials = 2\n[data]\nname = "d.csv"\n'
+            '[model]\nepochs = 2\n[space]\nlr = { type = "float", lo = 1e-3, hi = 1e-2, scale = "log" }\n')
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(text)
+    assert runner.invoke(app, ["tune", str(cfg), "-q"]).exit_code == 0
+    cfg.write_text(text.replace('name = "d.csv"', 'name = "d.csv"\ndev_fraction = 0.2')
+                   .replace("epochs = 2", "epochs = 2\nunits = 64\noptimizer = \"adam\""))
+    result = runner.invoke(app, ["tune", str(cfg), "-q", "-n", "1"])
+    assert result.exit_code == 0, result.output
 
 
 def test_unfused_trials_are_halved_by_the_same_rung_table(tmp_path):
@@ -176,6 +189,12 @@ def test_unfused_trials_are_halved_by_the_same_rung_table(tmp_path):
      "Both [caviar] rungs and [scheduler] set early stopping, differently: keep one."),
     ("[scheduler]\ntype = \"median\"\n", "The 'scheduler.type' key must be one of fifo, asha. Got 'median' instead."),
     ("[scheduler]\ntype = \"asha\"\nrung = [1]\n", "Unknown key 'scheduler.rung' for the asha scheduler. Known: eta, metric, rungs."),
+    ("[scheduler]\ntype = \"asha\"\nmetric = \"dev_eror\"\n",
+     "The 'scheduler.metric' key must be one of train_cost, train_error, dev_cost, dev_error for the built-in "
+     "trainer. Got 'dev_eror' instead."),
+    ("[scheduler]\ntype = \"asha\"\nmetric = \"train_cost\"\n",
+     "The 'scheduler.metric' key must be the study's metric 'dev_error' with fused training (a fused group halves "
+     "on it). Got 'train_cost' instead."),
 ])
 def test_bad_early_stopping_settings(tune_error, extra, message):
     assert tune_error(SMALL + extra) == f"error: {message}\n"

@@ -324,3 +324,46 @@ def test_a_report_the_full_disk_cannot_store_stops_the_study_and_is_not_the_obje
     assert [t.state for t in again.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.INTERRUPTED]
     again.optimize(objective, n_trials=1)  # room again: the interrupted trial runs again with its own params
     assert again.trials[3].params == again.trials[2].params and again.trials[3].state is TrialState.COMPLETE
+
+
+def test_retrying_failed_trials_runs_each_failed_draw_once_per_call():
+    study = Study(space=SPACE, sampler={"type": "random", "seed": 2})
+
+    def objective(trial):
+        if trial.params == study.trials[0].params:  # the first point always fails
+            raise RuntimeError("always")
+        return trial["x"]
+
+    study.optimize(objective, n_trials=3)
+    study.optimize(objective, n_trials=3, retry=(TrialState.INTERRUPTED, TrialState.FAILED))
+    # trial 3 re-runs draw 0 (and fails again); trials 4 and 5 are new draws, not draw 0 over and over
+    assert [study.draw(t.number) for t in study.trials] == [0, 1, 2, 0, 3, 4]
+    with pytest.raises(ValueError, match=r"^The 'retry' parameter may hold the states interrupted and failed. "
+                                         r"Got 'pruned' instead.$"):
+        study.optimize(objective, n_trials=1, retry=(TrialState.PRUNED,))
+
+
+def test_a_study_reopened_in_the_same_process_takes_over_the_old_objects_trials(tmp_path):
+    old = Study("s", SPACE, store=tmp_path / "s.db")
+    left = old.ask()  # e.g. a notebook cell raised after ask()
+    new = Study.load("s", tmp_path / "s.db")
+    assert new.trials[0].state is TrialState.INTERRUPTED and left.should_stop
+    new.optimize(lambda t: t["x"], n_trials=1)
+    assert new.trials[1].params == left.params and new.count() == 1
+
+
+def test_a_read_only_study_sees_what_the_writer_added(tmp_path):
+    writer = Study("s", SPACE, store=tmp_path / "s.db")
+    reader = Study.load("s", tmp_path / "s.db", readonly=True)
+    writer.optimize(lambda t: t["x"], n_trials=2)
+    assert reader.count() == 2 and len(reader.current_trials()) == 2 and reader.draw(1) == 1
+
+
+def test_an_error_message_of_several_lines_is_stored_as_one():
+    study = Study(space=SPACE)
+
+    def objective(trial):
+        raise ValueError("shapes do not match:\n  (3,)\n  (4,)")
+
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].error.startswith("ValueError: shapes do not match: (3,) (4,) (at test_study.py:")

@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -69,8 +70,11 @@ class _Run:
     halving: SuccessiveHalving | None = None
     deadline: float | None = None  # time.monotonic() after which nothing new starts and running models stop
     timeout: float | None = None
+    retry: tuple[TrialState, ...] = (TrialState.INTERRUPTED,)  # the states whose draws run again first
     pending: list[Trial] = field(default_factory=list)  # asked, not yet placed in a group
     lock: threading.Lock = field(default_factory=threading.Lock)  # groups side by side share the budget
+    stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C or a group's error
+    retried: set[int] = field(default_factory=set)  # draws re-run by this call: each at most once
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -83,12 +87,15 @@ class _Run:
     def _ask(self, limit: int) -> list[Trial]:
         out: list[Trial] = []
         study = self.study
-        while self.remaining > 0 and len(out) < limit and not self.past_deadline() and study.ready():
-            try:
-                out.append(study.ask())  # an interrupted trial's params come back first, as a retry
+        while (self.remaining > 0 and len(out) < limit and not self.past_deadline() and not self.stop.is_set()
+               and study.ready(self.retry, skip=self.retried)):
+            try:  # an interrupted trial's params come back first, as a retry
+                trial = study.ask(retry=self.retry, skip=self.retried)
             except SamplerExhausted:
                 self.remaining = 0
                 break
+            self.retried.add(study.draw(trial.number))
+            out.append(trial)
             self.remaining -= 1
         return out
 
@@ -110,16 +117,19 @@ def run_caviar(
     settings: CaviarSettings | None = None,
     callbacks: Iterable[Callback] = (),
     timeout: float | None = None,
+    retry: Iterable[TrialState] = (TrialState.INTERRUPTED,),
 ) -> None:
     """Run ``n_trials`` trials of the built-in trainer (``fixed`` settings overlaid by each trial's params)
     for ``epochs`` epochs, fused. After ``timeout`` seconds no trial starts and the models still training are
-    recorded INTERRUPTED at their next epoch boundary (a later call re-runs them).
+    recorded INTERRUPTED at their next epoch boundary (a later call re-runs them); Ctrl-C does the same at
+    once. ``retry``: the states whose trials run again first (add ``TrialState.FAILED`` to retry failures).
 
     1. ask a batch of at most ``settings.batch`` trials (as many as the sampler is ready to give: a
        coarse-to-fine round at a time); interrupted trials come back first with their own params, and the rung
        table is rebuilt from the stored curves, so a study killed at any point and resumed ends as one that
        never stopped (a model's trajectory does not depend on its group-mates);
-    2. group them by what cannot be fused, within the memory budget;
+    2. group them by what cannot be fused, within the memory budget; re-runs go back to the group they were in
+       (each group's draws are an event), so they are judged with the same group-mates as before;
     3. train each group (``Shards``: one thread per core left to it, each training its blocks of models):
        every epoch, report each model's metrics on its trial; a diverged model is
        recorded DIVERGED and removed; successive halving and the study's scheduler stop models (PRUNED,
@@ -131,24 +141,74 @@ def run_caviar(
     halving = None
     if settings.rungs:
         halving = SuccessiveHalving(settings.rungs, settings.eta)
+        halving.attach(study.metric, study.direction)
         halving.seed(study_view(study), study.metric)
     deadline = None if timeout is None else time.monotonic() + timeout
-    run = _Run(study, data, dict(fixed), epochs, settings, list(callbacks), n_trials, halving, deadline, timeout)
+    run = _Run(study, data, dict(fixed), epochs, settings, list(callbacks), n_trials, halving, deadline, timeout,
+               tuple(TrialState(s) for s in retry))
     while True:
         batch = run.pending + run.ask(max(0, settings.batch - len(run.pending)))  # 1)
         run.pending = []
         if not batch:
             return
-        params = [run.params(t) for t in batch]
-        groups = make_groups(params, shape=data.shape, n_classes=data.n_classes, budget=settings.budget,
-                             max_models=settings.max_models)  # 2)
+        groups = _groups(run, batch)  # 2)
+        if settings.n_jobs == 1:  # one after another: Ctrl-C in a group ends the loop at once
+            for i, group in enumerate(groups):
+                try:
+                    _train_group(run, group)
+                except BaseException:
+                    _interrupt_all(run, [t for g in groups[i + 1:] for t in g])
+                    raise
+            continue
         executor = make_executor(settings.n_jobs)
+        futures = {executor.submit(_train_group, run, group): group for group in groups}
         try:
-            futures = [executor.submit(_train_group, run, [batch[i] for i in members]) for members in groups]
-            for future in futures:
-                future.result()  # re-raises a group's error (its own trials are already marked)
-        finally:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
+        except BaseException:
+            run.stop.set()  # the other groups stop at their next epoch boundary, their models interrupted
+            for future, group in futures.items():
+                if future.cancel():  # never started
+                    _interrupt_all(run, group)
             executor.shutdown(wait=True)
+            raise
+        executor.shutdown(wait=True)
+
+
+def _interrupt_all(run: _Run, trials: list[Trial]) -> None:
+    for trial in [*trials, *run.pending]:
+        run.study.interrupt(trial, "interrupted before it finished")
+    run.pending = []
+
+
+GROUP = "group"  # the event that records the draws trained together in one fused group
+
+
+def _groups(run: _Run, batch: list[Trial]) -> list[list[Trial]]:
+    """Fused groups for ``batch``: re-runs of draws that trained in a recorded group go back together (the
+    rest of that group finished already), in the order the groups first ran; new draws are grouped by what
+    cannot be fused, within the memory budget. Each new group's draws are recorded as an event."""
+    study = run.study
+    recorded: dict[int, int] = {}  # draw -> the recorded group it trained in
+    for i, e in enumerate(study.events()):
+        if e.kind == GROUP and isinstance(e.new, list):
+            recorded.update((int(d), i) for d in e.new)
+    again: dict[int, list[Trial]] = {}
+    fresh: list[Trial] = []
+    for t in batch:
+        tag = recorded.get(study.draw(t.number))
+        (again.setdefault(tag, []) if tag is not None else fresh).append(t)
+    params = [run.params(t) for t in fresh]
+    members = make_groups(params, shape=run.data.shape, n_classes=run.data.n_classes, budget=run.settings.budget,
+                          max_models=run.settings.max_models)
+    new = [[fresh[i] for i in m] for m in members]
+    for group in new:
+        draws = [study.draw(t.number) for t in group]
+        study.record_event(group[0].number, 0, GROUP, new=draws, reason=f"{len(draws)} models fused",
+                           source="caviar")
+    return [again[tag] for tag in sorted(again)] + new
 
 
 def study_view(study: Study) -> list[TrialRecord]:
@@ -164,17 +224,22 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
     minimize = study.direction.value == "minimize"
     try:
         while ft.active:
-            if run.past_deadline():
+            if run.past_deadline() or run.stop.is_set():
+                why = (f"still running when the study's timeout of {run.timeout:g} s passed" if run.past_deadline()
+                       else "interrupted before it finished")
                 for model in ft.active:
-                    study.interrupt(by_id[model], f"still running when the study's timeout of {run.timeout:g} s passed")
+                    study.interrupt(by_id[model], why)
                 return
             metrics = ft.step()  # 3)
             ended: set[int] = set()
             diverged = set(ft.diverged(metrics, run.settings.explode))
             at_rung: dict[int, dict[int, float]] = {}
+            ended_at: dict[int, dict[int, float]] = {}  # values of models that ended here: counted, not judged
             for model, m, epoch in zip(ft.active, metrics, ft.epochs):
                 trial = by_id[model]
                 trial.report(epoch - 1, **m)
+                if math.isfinite(m[metric]):
+                    ended_at.setdefault(epoch, {})[study.draw(trial.number)] = m[metric]
                 if model in diverged:
                     cost = m["train_cost"]
                     study.record_event(trial.number, epoch - 1, "diverged", reason=f"train_cost {cost:.4g}",
@@ -189,9 +254,13 @@ def _train_group(run: _Run, trials: list[Trial]) -> None:
                     run.finish(trial, TrialState.PRUNED, m[metric])
                     ended.add(model)
                 elif math.isfinite(m[metric]):
-                    at_rung.setdefault(epoch, {})[study.draw(trial.number)] = m[metric]
+                    d = study.draw(trial.number)
+                    at_rung.setdefault(epoch, {})[d] = ended_at[epoch].pop(d)
             if run.halving is not None:
                 model_of = {study.draw(by_id[m].number): m for m in ft.active}
+                for epoch, values in ended_at.items():
+                    with run.lock:  # the stored curves hold them too: a table rebuilt on resume counts them
+                        run.halving.record(epoch, values, minimize=minimize)
                 for epoch, values in at_rung.items():
                     with run.lock:  # groups side by side share one rung table
                         stops = run.halving.judge(epoch, values, minimize=minimize)

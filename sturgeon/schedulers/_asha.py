@@ -17,6 +17,7 @@ continues where the old process left it.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +56,10 @@ class SuccessiveHalving(Scheduler):
     eta: int = 3
     metric: str | None = None
     seen: dict[int, dict[int, float]] = field(default_factory=dict)  # rung -> {trial: value}
+    _ranked: dict[int, list[tuple[float, int]]] = field(default_factory=dict, repr=False)  # rung -> sorted keys
+    _sign: float = field(default=1.0, repr=False)  # +1 minimize, -1 maximize: what _ranked is sorted by
     _direction: Direction = field(default=Direction.MINIMIZE, repr=False)
+    _metric: str | None = field(default=None, repr=False)  # the attached study's metric, unless ``metric``
     _stops: dict[int, Stop] = field(default_factory=dict, repr=False)
     _seeded: bool = field(default=False, repr=False)
 
@@ -71,40 +75,64 @@ class SuccessiveHalving(Scheduler):
             raise ValueError(f"The 'metric' parameter must be a non-empty name or None. Got {self.metric!r} instead.")
         self.rungs = tuple(rungs)
 
+    def record(self, epoch: int, values: Mapping[int, float], *, minimize: bool = True) -> None:
+        """Add ``values`` (trial -> metric) at ``epoch`` to the table without judging them (a model that ended
+        there: it completed or diverged, but its value still counts for those judged after it). Each insert
+        keeps the rung sorted (bisect), so a report costs O(log n) to rank, not a sort of the whole rung."""
+        if epoch not in self.rungs:
+            return
+        sign = 1.0 if minimize else -1.0
+        if sign != self._sign:  # judged in the other direction: re-sort once
+            self._sign = sign
+            self._ranked = {r: sorted((sign * v, m) for m, v in at.items()) for r, at in self.seen.items()}
+        at = self.seen.setdefault(epoch, {})
+        ranked = self._ranked.setdefault(epoch, [])
+        for m, v in values.items():
+            if m in at:  # reported again at this rung (a re-run): its old value leaves the ranking
+                del ranked[bisect.bisect_left(ranked, (sign * at[m], m))]
+            at[m] = v
+            bisect.insort(ranked, (sign * v, m))
+
     def judge(self, epoch: int, values: Mapping[int, float], *, minimize: bool = True) -> dict[int, Stop]:
         """Record ``values`` (trial -> metric) of the trials that just completed ``epoch``; return those
         to stop. Nothing stops off a rung. Ties rank by trial number (earlier first), so the result is exact."""
         if epoch not in self.rungs or not values:
             return {}
-        at = self.seen.setdefault(epoch, {})
-        at.update(values)
-        sign = 1.0 if minimize else -1.0
-        ranking = sorted(at, key=lambda m: (sign * at[m], m))
-        kept = max(1, len(ranking) // self.eta)
-        rank = {m: i + 1 for i, m in enumerate(ranking)}
-        return {m: Stop(m, epoch, rank[m], len(ranking), kept) for m in values if rank[m] > kept}
+        self.record(epoch, values, minimize=minimize)
+        ranked = self._ranked[epoch]
+        kept = max(1, len(ranked) // self.eta)
+        stops = {}
+        for m, v in values.items():
+            rank = bisect.bisect_left(ranked, (self._sign * v, m)) + 1
+            if rank > kept:
+                stops[m] = Stop(m, epoch, rank, len(ranked), kept)
+        return stops
 
     def seed(self, history: Sequence[TrialRecord], metric: str, *, skip: int | None = None) -> None:
         """Fill the table from stored curves: each trial's ``metric`` at each rung, except interrupted trials
         (they run again and report again) and trial ``skip``."""
+        minimize = self._direction is Direction.MINIMIZE
         for t in history:
             if t.state is TrialState.INTERRUPTED or t.number == skip:
                 continue
             for r in self.rungs:
                 v = t.curve.get(r - 1, {}).get(metric)
                 if v is not None and math.isfinite(v):
-                    self.seen.setdefault(r, {})[t.number] = v
+                    self.record(r, {t.number: v}, minimize=minimize)
         self._seeded = True
 
     # -- the Scheduler interface --------------------------------------------------------------------------------
     def attach(self, metric: str, direction: Direction) -> None:
-        self.metric = self.metric or metric
+        """Serve one study: its metric (unless ``metric`` was given) and direction, and a fresh rung table (an
+        object shared by two studies must not rank one's trials against the other's)."""
+        self._metric = self.metric or metric
         self._direction = direction
+        self.seen, self._ranked, self._stops, self._seeded = {}, {}, {}, False
 
     def on_report(
         self, trial: TrialRecord, step: int, metrics: Mapping[str, float], history: Sequence[TrialRecord]
     ) -> Decision:
-        metric = self.metric or "value"
+        metric = self._metric or self.metric or "value"
         if not self._seeded:  # a study resumed in a new process: its stored curves rebuild the table
             self.seed(history, metric, skip=trial.number)
         value = metrics.get(metric)

@@ -166,7 +166,10 @@ class Store(ABC):
         """Stop being the study's writer (a clean exit; a crash releases implicitly)."""
 
     @abstractmethod
-    def add_trial(self, study_id: int, number: int, params: Mapping[str, Any], started_at: float) -> None: ...
+    def add_trial(self, study_id: int, number: int, params: Mapping[str, Any], started_at: float,
+                  events: Sequence[Event] = ()) -> None:
+        """Add a running trial, with ``events`` that describe it (a retry's link to the trial it re-runs, the
+        group it trains in) in the same transaction: a crash never leaves one without the other."""
 
     @abstractmethod
     def add_report(self, study_id: int, number: int, step: int, metrics: Mapping[str, float]) -> None: ...

@@ -134,6 +134,10 @@ def _statements(script: str) -> list[str]:
 _SCHEMA_STATEMENTS = _statements(_SCHEMA)
 
 
+_ADD_EVENT = ("INSERT INTO events (study_id, trial, step, kind, param, old, new, reason, source, at, batch) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
 def _code(e: sqlite3.Error) -> int:
     """The primary SQLite result code of ``e``; 0 when it carries none."""
     return int(getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -591,11 +595,17 @@ class SQLiteStore(ControlTables, Store):
                         (study_id, os.getpid()))
 
     # -- trials --------------------------------------------------------------------------------------------
-    def add_trial(self, study_id: int, number: int, params: Mapping[str, Any], started_at: float) -> None:
-        self._write(
-            "INSERT INTO trials (study_id, number, state, params, started_at) VALUES (?, ?, 'running', ?, ?)",
-            (study_id, number, json.dumps(params), started_at),
-        )
+    def add_trial(self, study_id: int, number: int, params: Mapping[str, Any], started_at: float,
+                  events: Sequence[Event] = ()) -> None:
+        sql = "INSERT INTO trials (study_id, number, state, params, started_at) VALUES (?, ?, 'running', ?, ?)"
+        args = (study_id, number, json.dumps(params), started_at)
+        if not events:
+            self._write(sql, args)
+            return
+        with self._transaction():
+            self._db.execute(sql, args)
+            for event in events:
+                self._db.execute(_ADD_EVENT, self._event_args(study_id, event))
 
     def add_report(self, study_id: int, number: int, step: int, metrics: Mapping[str, float]) -> None:
         # NaN/inf are legal metrics (a diverging run); JSON keeps them as NaN/Infinity tokens.
@@ -644,13 +654,13 @@ class SQLiteStore(ControlTables, Store):
         ]
 
     # -- events --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _event_args(study_id: int, event: Event) -> tuple[Any, ...]:
+        return (study_id, event.trial, event.step, event.kind, event.param, json.dumps(event.old),
+                json.dumps(event.new), event.reason, event.source, event.at or time.time(), event.batch)
+
     def add_event(self, study_id: int, event: Event) -> None:
-        self._write(
-            "INSERT INTO events (study_id, trial, step, kind, param, old, new, reason, source, at, batch) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (study_id, event.trial, event.step, event.kind, event.param, json.dumps(event.old),
-             json.dumps(event.new), event.reason, event.source, event.at or time.time(), event.batch),
-        )
+        self._write(_ADD_EVENT, self._event_args(study_id, event))
 
     def events(self, study_id: int, trial: int | None = None) -> list[Event]:
         batch = "batch" if self._version >= 2 else "NULL"

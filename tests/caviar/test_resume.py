@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from sturgeon import Float, Space, Study, TrialState
+from sturgeon import Choice, Float, Space, Study, TrialState
 from sturgeon.caviar import CaviarSettings, run_caviar
 from sturgeon.cli import app
 from sturgeon.train import load_data
@@ -33,6 +34,7 @@ batch_size = 32
 [caviar]
 rungs = [1, 2]
 eta = 3
+max_models = 9    # three groups: a re-run is judged with its own group-mates, not regrouped
 [space]
 lr = {{ type = "float", lo = 1e-4, hi = 3e-2, scale = "log" }}
 beta1 = {{ type = "float", lo = 0.8, hi = 0.99, scale = "reverse_log" }}
@@ -58,8 +60,7 @@ def test_killed_at_random_points_and_resumed_the_study_ends_as_if_never_stopped(
     (tmp_path / "k.toml").write_text(CONFIG.format(store="k.db"))
     ref = CliRunner().invoke(app, ["tune", str(tmp_path / "ref.toml"), "-q"])
     assert ref.exit_code == 0, ref.output
-    total = _reports(tmp_path / "ref.db")  # 27 + 9 + 3 + 3 epochs reported in all
-    assert total == 42
+    total = _reports(tmp_path / "ref.db")  # every epoch of every model, in all
     rng = random.Random(7)
     kills = 0
     for threshold in sorted(rng.sample(range(1, total - 2), 3)):
@@ -109,3 +110,41 @@ def test_timeout_interrupts_the_group_at_an_epoch_boundary(tmp_path):
     assert {t.state for t in study.trials} == {TrialState.INTERRUPTED}
     assert {t.error for t in study.trials} == {"still running when the study's timeout of 1 s passed"}
     assert all(len(t.curve) >= 1 for t in study.trials)
+
+
+def _two_groups_study(tmp_path: Path) -> Study:
+    # two batch sizes cannot be fused: two groups of two models
+    return Study("g", Space(lr=Float(1e-3, 1e-1, scale="log"), batch_size=Choice([16, 32])), metric="dev_error",
+                 store=tmp_path / "s.db", sampler={"type": "grid", "points": 2})
+
+
+def test_ctrl_c_in_one_group_stops_the_run_at_once_and_interrupts_the_groups_not_yet_trained(tmp_path):
+    study = _two_groups_study(tmp_path)
+
+    def ctrl_c(s, rec):
+        raise KeyboardInterrupt
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_caviar(study, load_data("digits"), {"units": 16}, n_trials=4, epochs=10**6, callbacks=[ctrl_c],
+                   settings=CaviarSettings(rungs=(1,), eta=2))
+    assert time.monotonic() - t0 < 60
+    trials = study.trials
+    first = [t for t in trials if t.params["batch_size"] == trials[0].params["batch_size"]]
+    second = [t for t in trials if t not in first]
+    assert sorted(t.state.value for t in first) == ["interrupted", "pruned"]  # the callback ran at the stop
+    assert [t.state for t in second] == [TrialState.INTERRUPTED] * 2
+    assert all(len(t.curve) == 0 for t in second)  # the second group never started
+
+
+def test_an_error_in_one_of_two_groups_side_by_side_stops_the_other(tmp_path):
+    study = _two_groups_study(tmp_path)
+
+    def fail_once_trained(s, rec):
+        raise RuntimeError("a callback's bug")
+
+    with pytest.raises(RuntimeError, match="a callback's bug"):
+        run_caviar(study, load_data("digits"), {"units": 16}, n_trials=4, epochs=10**6,
+                   callbacks=[fail_once_trained], settings=CaviarSettings(rungs=(1,), eta=2, n_jobs=2))
+    assert all(t.state.finished for t in study.trials)  # the other group stopped at its next epoch boundary
+    assert TrialState.INTERRUPTED in {t.state for t in study.trials}

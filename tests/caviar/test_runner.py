@@ -34,7 +34,8 @@ def test_a_diverging_model_is_recorded_diverged_and_the_rest_complete(digits32):
     by_lr = {t.params["lr"]: t for t in study.trials}
     assert by_lr[50.0].state is TrialState.DIVERGED and by_lr[50.0].error.startswith("diverged at epoch 0: train_cost")
     assert [by_lr[lr].state for lr in (0.01, 0.02)] == [TrialState.COMPLETE] * 2
-    assert [(e.trial, e.kind, e.source) for e in study.events()] == [(by_lr[50.0].number, "diverged", "caviar")]
+    assert [(e.trial, e.kind, e.source) for e in study.events() if e.kind != "group"] == [
+        (by_lr[50.0].number, "diverged", "caviar")]
 
 
 def test_refill_gives_freed_slots_to_new_trials(digits32):

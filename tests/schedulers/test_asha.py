@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sturgeon import Float, Space, Study, TrialState
+from sturgeon import Float, Space, Study, TrialPruned, TrialState
 from sturgeon.caviar import CaviarSettings, run_caviar
 from sturgeon.schedulers import SuccessiveHalving
 
@@ -59,6 +59,34 @@ def test_halving_inside_a_fused_study_stops_exactly_the_right_trials(digits32):
     assert [t.number for t in trials if t.state is TrialState.COMPLETE] == [survivors[0].number]
     assert all(t.state is TrialState.PRUNED for t in trials if t.number != survivors[0].number)
     assert study.trials[survivors[0].number].value == survivors[0].curve[2]["dev_error"]
-    events = study.events()
+    events = [e for e in study.events() if e.kind != "group"]  # the group event names the 9 draws fused
     assert len(events) == 8 and all(e.kind == "stop" and e.source == "caviar" for e in events)
     assert {e.step for e in events} == {0, 1}
+
+
+def test_a_value_reported_again_at_a_rung_replaces_the_old_one():
+    sh = SuccessiveHalving(rungs=(1,), eta=2)
+    sh.judge(1, {0: 0.1, 1: 0.9, 2: 0.5})
+    assert sh.judge(1, {0: 0.95}).keys() == {0}  # 0 now ranks 3rd of 3 (not 4 entries): the best 1 continues
+    assert sh.seen[1] == {0: 0.95, 1: 0.9, 2: 0.5}
+
+
+def test_one_scheduler_object_shared_by_two_studies_ranks_each_on_its_own():
+    def curves(study):
+        def objective(trial):
+            for step in range(3):
+                trial.report(step, err=trial["lr"] * (step + 1))
+                if trial.should_stop:
+                    raise TrialPruned()
+            return trial["lr"]
+        study.optimize(objective, n_trials=8)
+        return [t.state for t in study.trials]
+
+    space = Space(lr=Float(1e-3, 1.0, scale="log"))
+    shared = SuccessiveHalving(rungs=(1, 2), eta=2)
+    Study(space=space, metric="loss", scheduler=shared).optimize(lambda t: (t.report(0, loss=1.0), 1.0)[1],
+                                                                 n_trials=4)
+    b = curves(Study(space=space, metric="err", scheduler=shared, sampler={"type": "random", "seed": 1}))
+    alone = curves(Study(space=space, metric="err", scheduler=SuccessiveHalving(rungs=(1, 2), eta=2),
+                         sampler={"type": "random", "seed": 1}))
+    assert b == alone and TrialState.PRUNED in b
