@@ -246,6 +246,8 @@ def load_config(path: str | Path) -> TuneConfig:
     threads = _int(study, "threads", max(1, cores // n_jobs) if fused else 1, 1, "study")
     if caviar is not None:
         caviar.n_jobs = n_jobs
+        if "threads" in study:  # asked for: each group trains on that many shards (default: cores / n_jobs)
+            caviar.threads = threads
     if isinstance(scheduler, SuccessiveHalving) and scheduler.metric is not None and trainer is not None:
         if scheduler.metric not in TRAINER_METRICS:
             raise ConfigError(f"The 'scheduler.metric' key must be one of {', '.join(TRAINER_METRICS)} for the "
