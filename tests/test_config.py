@@ -124,18 +124,24 @@ def _csv(path: Path, seed: int) -> None:
     path.write_text("a,b,c,label\n" + "".join(f"{r[0]},{r[1]},{r[2]},{c}\n" for r, c in zip(X, y)))
 
 
+def _tuned_on_csv(tmp_path: Path, model: str) -> tuple[Path, str]:
+    """A study of 2 trials on a small CSV, tuned once; returns its config and the config's text."""
+    _csv(tmp_path / "d.csv", 0)
+    text = ('[study]\nname = "t"\nstore = "s.db"\nn_trials = 2\n[data]\nname = "d.csv"\n'
+            f'[model]\n{model}[space]\nlr = {{ type = "float", lo = 1e-3, hi = 1e-2, scale = "log" }}\n')
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(text)
+    assert runner.invoke(app, ["tune", str(cfg), "-q"]).exit_code == 0
+    return cfg, text
+
+
 @pytest.mark.parametrize("change, what", [
     (lambda t: t.replace("epochs = 2", "epochs = 3"), "definition.model.epochs was 2 and is now 3"),
     (lambda t: t.replace("units = 8", "units = 9"), "definition.model.units was 8 and is now 9"),
     ("other data", "definition.data.sha256 was '"),
 ])
 def test_resuming_a_study_with_other_data_or_model_is_refused(tmp_path, change, what):
-    _csv(tmp_path / "d.csv", 0)
-    text = ('[study]\nname = "t"\nstore = "s.db"\nn_trials = 2\n[data]\nname = "d.csv"\n'
-            '[model]\nepochs = 2\nunits = 8\n[space]\nlr = { type = "float", lo = 1e-3, hi = 1e-2, scale = "log" }\n')
-    cfg = tmp_path / "t.toml"
-    cfg.write_text(text)
-    assert runner.invoke(app, ["tune", str(cfg), "-q"]).exit_code == 0
+    cfg, text = _tuned_on_csv(tmp_path, "epochs = 2\nunits = 8\n")
     if change == "other data":
         _csv(tmp_path / "d.csv", 1)  # same name, other rows
     else:
@@ -148,12 +154,7 @@ def test_resuming_a_study_with_other_data_or_model_is_refused(tmp_path, change, 
 
 
 def test_writing_a_default_out_resumes_the_same_study(tmp_path):
-    _csv(tmp_path / "d.csv", 0)
-    text = ('[study]\nname = "t"\nstore = "s.db"\nn_trials = 2\n[data]\nname = "d.csv"\n'
-            '[model]\nepochs = 2\n[space]\nlr = { type = "float", lo = 1e-3, hi = 1e-2, scale = "log" }\n')
-    cfg = tmp_path / "t.toml"
-    cfg.write_text(text)
-    assert runner.invoke(app, ["tune", str(cfg), "-q"]).exit_code == 0
+    cfg, text = _tuned_on_csv(tmp_path, "epochs = 2\n")
     cfg.write_text(text.replace('name = "d.csv"', 'name = "d.csv"\ndev_fraction = 0.2')
                    .replace("epochs = 2", "epochs = 2\nunits = 64\noptimizer = \"adam\""))
     result = runner.invoke(app, ["tune", str(cfg), "-q", "-n", "1"])

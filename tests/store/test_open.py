@@ -13,6 +13,7 @@ import pytest
 
 from sturgeon import Float, Space, SQLiteStore, StoreError, Study
 from sturgeon.store import SCHEMA_VERSION, StoreWriteError, StudySpec
+from tests.store.conftest import V1_SCHEMA
 
 SPACE = Space(x=Float(0, 1))
 
@@ -220,22 +221,11 @@ def test_an_empty_file_or_a_new_path_is_a_new_store(tmp_path):
 def test_a_version_1_store_is_read_as_it_is_and_upgraded_by_a_writer(tmp_path):
     db = tmp_path / "v1.db"
     with sqlite3.connect(db) as c:  # the version-1 schema: no control tables, no events.batch
-        c.executescript("""
-            CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL,
-                                  created_at REAL NOT NULL, writer_pid INTEGER, writer_token TEXT);
-            CREATE TABLE trials (study_id INTEGER NOT NULL, number INTEGER NOT NULL, state TEXT NOT NULL,
-                                 params TEXT NOT NULL, value REAL, error TEXT, started_at REAL NOT NULL,
-                                 finished_at REAL, PRIMARY KEY (study_id, number));
-            CREATE TABLE reports (study_id INTEGER NOT NULL, number INTEGER NOT NULL, step INTEGER NOT NULL,
-                                  metrics TEXT NOT NULL, PRIMARY KEY (study_id, number, step));
-            CREATE TABLE events (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, trial INTEGER NOT NULL,
-                                 step INTEGER NOT NULL, kind TEXT NOT NULL, param TEXT, old TEXT, new TEXT,
-                                 reason TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, at REAL NOT NULL);
+        c.executescript(V1_SCHEMA + """
             INSERT INTO studies (name, spec, created_at) VALUES
                 ('old', '{"space": {}, "metric": "loss", "direction": "minimize"}', 1.0);
             INSERT INTO events (study_id, trial, step, kind, old, new, source, at)
                 VALUES (1, 0, 3, 'set', '0.1', '0.05', 'user', 2.0);
-            PRAGMA user_version = 1;
         """)
     c.close()
     reader = SQLiteStore(db, readonly=True)

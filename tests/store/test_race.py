@@ -7,24 +7,12 @@ from pathlib import Path
 
 from sturgeon.store import SQLiteStore, StudySpec
 from sturgeon.trial import TrialState
+from tests.store.conftest import V1_SCHEMA
 
 WORKERS = 8
 # each kind of start, twice: a path that does not exist yet, an empty file, and a version-1 store to upgrade
 STARTS = ["missing", "empty", "v1"] * 2
 
-V1_SCHEMA = """
-    CREATE TABLE studies (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL,
-                          created_at REAL NOT NULL, writer_pid INTEGER, writer_token TEXT);
-    CREATE TABLE trials (study_id INTEGER NOT NULL, number INTEGER NOT NULL, state TEXT NOT NULL,
-                         params TEXT NOT NULL, value REAL, error TEXT, started_at REAL NOT NULL,
-                         finished_at REAL, PRIMARY KEY (study_id, number));
-    CREATE TABLE reports (study_id INTEGER NOT NULL, number INTEGER NOT NULL, step INTEGER NOT NULL,
-                          metrics TEXT NOT NULL, PRIMARY KEY (study_id, number, step));
-    CREATE TABLE events (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, trial INTEGER NOT NULL,
-                         step INTEGER NOT NULL, kind TEXT NOT NULL, param TEXT, old TEXT, new TEXT,
-                         reason TEXT NOT NULL DEFAULT '', source TEXT NOT NULL, at REAL NOT NULL);
-    PRAGMA user_version = 1;
-"""
 
 
 def _worker(index: int, paths: list[str], barrier, results) -> None:  # noqa: ANN001 - multiprocessing objects
