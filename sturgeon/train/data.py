@@ -228,7 +228,8 @@ class _Missing(Exception):
 
 
 # Column names that say "I am the label": one of them away from the last column makes the guess ambiguous.
-_LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "class", "classes"})
+_LABEL_NAMES = frozenset({"label", "labels", "target", "targets", "class", "classes", "y", "outcome", "category",
+                          "species"})
 
 
 def _read_csv(path: Path, label: str | None) -> tuple[np.ndarray, np.ndarray, _Labels]:
@@ -397,12 +398,23 @@ def _check_guess(X: np.ndarray, y: np.ndarray, text: str, labels: _Labels, k: in
     """The last column was taken as the label without being named: refuse it unless it looks like one."""
     n = len(y)
     non_integer = y.dtype.kind == "f" and not bool(np.all(y == np.round(y)))
-    if non_integer or 2 * k > n:
+    # A guess must look like a label beyond doubt: an integer feature (magnesium, 53 values in wine's 178 rows)
+    # passes the N/2 rule, but a class label of a table this size has few classes, each seen more than once.
+    _, counts = np.unique(y, return_counts=True)
+    # (a last column named like a label, 'y' or 'class', is taken at its word: only the N/2 rule applies)
+    named = str(labels.column).lower() in _LABEL_NAMES
+    many = k > max(10, 2 * math.sqrt(n)) and not named
+    lone = counts.min() < 2 and not named
+    if non_integer or 2 * k > n or many or lone:
         if non_integer:
             example = next(v for v, f in zip(labels.raw, y, strict=True) if f != round(f))
             why = f"{k} distinct values in {n} rows, not all integers: e.g. {example}"
-        else:
+        elif 2 * k > n:
             why = f"{k} distinct values in {n} rows: fewer than 2 rows per class"
+        elif many:
+            why = f"{k} distinct values in {n} rows: more than a guessed label may have"
+        else:
+            why = f"{int((counts < 2).sum())} of its {k} values occur in a single row"
         candidates = [name for c, name in enumerate(labels.features) if _label_like(X[:, c])]
         if candidates:
             more = f" and {len(candidates) - 5} more" if len(candidates) > 5 else ""

@@ -207,6 +207,21 @@ def test_genuine_labels_in_the_last_column_are_never_refused(tmp_path: Path) -> 
     assert load_data(two).n_classes == 2
 
 
+def test_an_integer_feature_in_the_last_column_is_not_taken_for_the_label(tmp_path: Path) -> None:
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    names = ["cultivar", *(n for n in wine.feature_names if n != "magnesium"), "magnesium"]
+    m = wine.feature_names.index("magnesium")
+    rows = ([c, *(v for j, v in enumerate(x) if j != m), x[m]] for x, c in zip(wine.data, wine.target, strict=True))
+    path = _write_csv(tmp_path / "wine.csv", names, rows)
+    with pytest.raises(ValueError) as e:  # magnesium: 53 integer values in 178 rows, several seen once
+        load_data(path)
+    assert str(e.value).startswith(f"The last column 'magnesium' of '{path}' does not look like a class label (")
+    assert "'cultivar'" in str(e.value)  # named like nothing special, but it looks like a label: suggested
+    assert load_data(path, label="cultivar").n_classes == 3
+
+
 def test_a_column_named_label_is_the_default_and_other_label_names_make_the_guess_ambiguous(tmp_path: Path) -> None:
     # Kaggle's MNIST CSVs put 'label' first; their last column is a pixel that looks like a 0..255 label.
     first = _write_csv(tmp_path / "first.csv", ["label", "a", "b"], ([i % 2, i, i % 3] for i in range(12)))
