@@ -4,14 +4,15 @@ from sturgeon.samplers import CoarseToFine, GridSampler, RandomSampler, SobolSam
 from sturgeon.schedulers import Decision, FIFOScheduler, SuccessiveHalving
 from sturgeon.space import Choice, Float, Int, Space, SpaceError
 from sturgeon.store import SQLiteStore, StoreError, StoreWriteError
-from sturgeon.study import FailedTrialsWarning, Study, StudyError
+from sturgeon.study import FailedTrialsWarning, IgnoredStopWarning, Study, StudyError
 from sturgeon.trial import Direction, Trial, TrialPruned, TrialRecord, TrialState
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Space", "Float", "Int", "Choice", "SpaceError",
-    "Study", "StudyError", "FailedTrialsWarning", "Trial", "TrialRecord", "TrialState", "TrialPruned", "Direction",
+    "Study", "StudyError", "FailedTrialsWarning", "IgnoredStopWarning",
+    "Trial", "TrialRecord", "TrialState", "TrialPruned", "Direction",
     "RandomSampler", "SobolSampler", "GridSampler", "CoarseToFine",
     "Decision", "FIFOScheduler", "SuccessiveHalving", "SQLiteStore", "StoreError", "StoreWriteError",
 ]

@@ -118,6 +118,7 @@ def tune(
                       f"({_counts(study.current_trials())}): nothing to run. -n N runs N more{hint}.",
                       highlight=False, markup=False)
         done_before = len(study.trials)
+        broken = ""
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("best {task.fields[best]}"), TimeElapsedColumn(), TextColumn("ETA"),
                       TimeRemainingColumn(), console=err, disable=quiet or total == 0, transient=False) as progress:
@@ -138,12 +139,15 @@ def tune(
                 else:
                     import warnings
 
-                    from sturgeon.study import FailedTrialsWarning
+                    from sturgeon.study import FailedTrialsWarning, IgnoredStopWarning
 
-                    with warnings.catch_warnings():  # the CLI shows failures itself, grouped, below
+                    with warnings.catch_warnings():  # the CLI says both itself, below
                         warnings.simplefilter("ignore", FailedTrialsWarning)
+                        warnings.simplefilter("ignore", IgnoredStopWarning)
                         study.optimize(cfg.objective, total, n_jobs=cfg.n_jobs, timeout=cfg.timeout,
                                        callbacks=[on_trial], retry=retry_states)
+            except StudyError as e:  # e.g. ten failures in a row: the run ends with no result, exit 1 below
+                broken = str(e)
             except KeyboardInterrupt:
                 progress.stop()
                 ran = study.trials[done_before:]
@@ -161,11 +165,18 @@ def tune(
         if interrupted:
             err.print(f"{interrupted} interrupted trial(s) run again first when you run the same command.",
                       highlight=False)
+        deaf = sum(t.state is TrialState.PRUNED and (t.error or "").startswith("ran on after") for t in ran)
+        if deaf:
+            err.print(f"[yellow]{deaf} pruned trial(s) trained on after the scheduler stopped them: the objective "
+                      "should check trial.should_stop (or raise TrialPruned) after each report.", highlight=False)
         reasons = _failure_summary(ran)
         if reasons:
             err.print("why trials failed:", highlight=False)
             for line in reasons:
                 err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+        if broken:
+            err.print(f"[bold red]error:[/] {escape(broken)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
         # a script must be able to tell "no result": this run's trials all broke, or there is nothing at all
         if (ran and not any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ran)) or (
                 not ran and study.best is None):
@@ -223,9 +234,14 @@ def _all_trials(s: Study) -> Table:
     for col in ("trial", "state", s.metric, *s.space.names, "epochs", "reason"):
         table.add_column(col, justify="left" if col in ("state", "reason") else "right")
     reasons = _reasons(s)
+    # a reader does not mark a dead writer's trials: say so, rather than show them as if they trained
+    orphaned = s.store.writer(s.study_id) is None
     for t in s.trials:
         value = "-" if t.value is None else f"{t.value:.5g}"
-        table.add_row(str(t.number), t.state.value, value,
+        state = t.state.value
+        if t.state is TrialState.RUNNING and orphaned:
+            state = "running (no live writer: interrupted)"
+        table.add_row(str(t.number), state, value,
                       *(escape(fmt(s.space.params.get(n), t.params.get(n))) for n in s.space.names),
                       str(len(t.curve)), escape(reasons.get(t.number, "")))
     return table
@@ -268,8 +284,12 @@ def best(study: str, store: Path = STORE_OPTION,
 
 
 def _rows(s: Study) -> tuple[list[str], list[dict[str, Any]]]:
-    cols = ["number", "state", "value", *s.space.names, "started_at", "finished_at", "duration", "error"]
-    rows = [{"number": t.number, "state": t.state.value, "value": t.value, **t.params, "started_at": t.started_at,
+    """One flat row per trial; params are ``params_<name>`` columns (as in Optuna's trials_dataframe), so a
+    parameter named ``state``, ``value`` or ``error`` never overwrites the trial's own."""
+    cols = ["number", "state", "value", *(f"params_{n}" for n in s.space.names), "started_at", "finished_at",
+            "duration", "error"]
+    rows = [{"number": t.number, "state": t.state.value, "value": t.value,
+             **{f"params_{n}": v for n, v in t.params.items()}, "started_at": t.started_at,
              "finished_at": t.finished_at, "duration": t.duration, "error": t.error} for t in s.trials]
     return cols, rows
 
@@ -278,7 +298,8 @@ def _rows(s: Study) -> tuple[list[str], list[dict[str, Any]]]:
 def export(
     study: str,
     store: Path = STORE_OPTION,
-    format: str = typer.Option("csv", "--format", "-f", help="csv or json (json includes learning curves)."),
+    format: str = typer.Option("csv", "--format", "-f", help="csv (params as params_<name> columns) or json "
+                               "(params nested, with learning curves)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
 ) -> None:
     """Every trial of a study as CSV or JSON."""
@@ -294,8 +315,10 @@ def export(
             writer.writerows(rows)
             text = buf.getvalue()
         else:
-            for row, t in zip(rows, s.trials):
-                row["curve"] = [{"step": k, **v} for k, v in sorted(t.curve.items())]
+            rows = [{"number": t.number, "state": t.state.value, "value": t.value, "params": t.params,
+                     "started_at": t.started_at, "finished_at": t.finished_at, "duration": t.duration,
+                     "error": t.error, "curve": [{"step": k, **v} for k, v in sorted(t.curve.items())]}
+                    for t in s.trials]
             doc = {"study": s.name, "metric": s.metric, "direction": s.direction.value, "space": s.space.to_dict(),
                    "trials": rows}
             # strict JSON: a diverged run's NaN/inf metrics become null

@@ -323,6 +323,11 @@ def _trainer_setup(path: Path, raw: Mapping[str, Any], space: Space, seed: int, 
     both = sorted(set(model) & set(space.names))
     if both:  # 2)
         raise ConfigError(f"The '{both[0]}' parameter is both fixed in [model] and searched in [space]; keep one.")
+    given = set(model) | set(space.names)
+    if "hidden" in given and given & {"layers", "units"}:  # hidden would silently win over them
+        other = sorted(given & {"layers", "units"})[0]
+        raise ConfigError(f"The 'hidden' parameter (explicit widths) and '{other}' are both given; 'hidden' would "
+                          f"override '{other}': keep one.")
     model.setdefault("seed", seed)
     epochs = model.get("epochs", 10)
     try:

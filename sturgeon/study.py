@@ -28,7 +28,7 @@ from sturgeon.space import Space
 from sturgeon.store import Event, SQLiteStore, Store, StoreError, StoreWriteError, StudySpec
 from sturgeon.trial import Direction, Trial, TrialPruned, TrialRecord, TrialState, value_of
 
-__all__ = ["Study", "StudyError", "FailedTrialsWarning"]
+__all__ = ["Study", "StudyError", "FailedTrialsWarning", "IgnoredStopWarning"]
 
 Objective = Callable[[Trial], Any]
 # what a worker returns for one objective call: the state, value and error to tell, and an exception to re-raise
@@ -44,6 +44,14 @@ class FailedTrialsWarning(UserWarning):
     """Some trials of an ``optimize`` call failed (their objective raised or returned no number); each is
     recorded FAILED with its error, and the search went on. ``catch=()`` re-raises instead."""
 
+
+class IgnoredStopWarning(UserWarning):
+    """An objective went on training after the scheduler stopped its trial (it never checks
+    ``trial.should_stop``): the trial is PRUNED all the same, and the compute after the stop was spent for
+    nothing."""
+
+
+_RAN_ON = "ran on after the scheduler's stop"
 
 # The event that marks a trial as a re-run of an earlier one: it takes that trial's place in the study's view.
 RETRY = "retry"
@@ -170,8 +178,9 @@ class Study:
             if definition is not None and "definition" in stored.attrs:
                 changed += _changes({"definition": stored.attrs["definition"]}, {"definition": attrs["definition"]})
             if changed:
+                shown = "; ".join(changed[:5]) + (f"; and {len(changed) - 5} more" if len(changed) > 5 else "")
                 raise StoreError(
-                    f"The study '{self.name}' in '{where}' was created with other settings ({'; '.join(changed)}); "
+                    f"The study '{self.name}' in '{where}' was created with other settings ({shown}); "
                     "its trials would not compare with new ones: give the new settings another study name."
                 )
             self.attrs = stored.attrs
@@ -263,6 +272,11 @@ class Study:
                     draws.add(d)
                 else:
                     draws.discard(d)
+
+    @property
+    def study_id(self) -> int:
+        """The study's id in its store (for store calls such as ``store.writer(study.study_id)``)."""
+        return self._id
 
     def _refresh(self) -> None:
         """A read-only study reads what the writer has added since."""
@@ -468,7 +482,13 @@ class Study:
             value = value_of(result, self.metric, trial)
         except ValueError as e:
             return TrialState.FAILED, None, str(e), None
-        return (TrialState.PRUNED if trial.should_stop else TrialState.COMPLETE), value, None, None
+        if not trial.should_stop:
+            return TrialState.COMPLETE, value, None, None
+        note = None
+        if trial.stopped_at is not None and trial.curve and max(trial.curve) > trial.stopped_at:
+            note = (f"{_RAN_ON}: stopped at step {trial.stopped_at}, it reported up to step {max(trial.curve)} "
+                    "(check trial.should_stop or raise TrialPruned to save that compute)")
+        return TrialState.PRUNED, value, note, None
 
     def optimize(
         self,
@@ -510,6 +530,7 @@ class Study:
         in_flight: dict[Future[Any], Trial] = {}
         mine: list[Trial] = []  # every trial this call started, to mark those left unfinished on an exception
         failed: list[TrialRecord] = []
+        ran_on: list[TrialRecord] = []  # pruned trials whose objective trained on after the stop
         asked = 0
         clean_exit = False
         try:
@@ -547,6 +568,8 @@ class Study:
                         raise reraise
                     if rec.state is TrialState.FAILED:
                         failed.append(rec)
+                    elif rec.state is TrialState.PRUNED and (rec.error or "").startswith(_RAN_ON):
+                        ran_on.append(rec)
                     for cb in callbacks:
                         cb(self, rec)
                 # 3) a run of failures means the objective itself is broken: stop instead of burning the budget
@@ -563,6 +586,11 @@ class Study:
         finally:
             # on an exception or a timeout, do not wait for objectives still running: they were told to stop
             executor.shutdown(wait=clean_exit and deadline is None, cancel_futures=True)
+            if ran_on and clean_exit:
+                warnings.warn(IgnoredStopWarning(
+                    f"{len(ran_on)} trials of study '{self.name}' trained on after the scheduler stopped them; "
+                    "the objective should check trial.should_stop (or raise TrialPruned) after each report"),
+                    stacklevel=2)
             if failed and clean_exit:
                 warnings.warn(FailedTrialsWarning(
                     f"{len(failed)} of {asked} trials failed in study '{self.name}', each recorded FAILED with its "

@@ -91,7 +91,7 @@ class Trial:
     'CONTINUE'
     """
 
-    __slots__ = ("number", "params", "started_at", "curve", "_on_report", "_stop")
+    __slots__ = ("number", "params", "started_at", "curve", "_on_report", "_stop", "stopped_at")
 
     def __init__(
         self,
@@ -106,6 +106,7 @@ class Trial:
         self.curve: dict[int, dict[str, float]] = {}
         self._on_report = on_report
         self._stop = False
+        self.stopped_at: int | None = None  # the step at which the scheduler said STOP, if it did
 
     def __getitem__(self, name: str) -> Any:
         return self.params[name]
@@ -130,6 +131,8 @@ class Trial:
                 raise ValueError(f"The reported metric '{name}' must be a number. Got {v!r} instead.") from None
         self.curve[step] = {**self.curve.get(step, {}), **clean}
         decision = self._on_report(self, step, clean)
+        if decision is Decision.STOP and self.stopped_at is None and not self._stop:
+            self.stopped_at = step
         self._stop = self._stop or decision is Decision.STOP
         return decision
 

@@ -87,11 +87,26 @@ def test_export_csv_and_json(tuned, tmp_path):
     db, _ = tuned
     study = Study.load("demo", db, readonly=True)
     rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["export", "demo", "-s", str(db)]).stdout)))
-    assert len(rows) == 30 and float(rows[7]["value"]) == study.trials[7].value and rows[7]["act"] == study.trials[7].params["act"]
+    assert len(rows) == 30 and float(rows[7]["value"]) == study.trials[7].value
+    assert rows[7]["params_act"] == study.trials[7].params["act"]
     out = tmp_path / "all.json"
     runner.invoke(app, ["export", "demo", "-s", str(db), "-f", "json", "-o", str(out)])
     doc = json.loads(out.read_text())
     assert doc["trials"][3]["curve"][9]["dev_error"] == study.trials[3].curve[9]["dev_error"]
+    assert doc["trials"][3]["params"] == study.trials[3].params
+
+
+def test_params_named_like_a_trials_fields_never_overwrite_them(tmp_path):
+    db = tmp_path / "s.db"
+    space = Space.from_dict({"state": {"type": "int", "lo": 1, "hi": 3}, "error": ["a", "b"],
+                             "value": {"type": "float", "lo": 0, "hi": 1}})
+    Study("c", space, store=db).optimize(lambda t: t["value"], n_trials=2)
+    row = next(csv.DictReader(io.StringIO(runner.invoke(app, ["export", "c", "-s", str(db)]).stdout)))
+    trial = Study.load("c", db, readonly=True).trials[0]
+    assert (row["state"], row["error"], float(row["value"])) == ("complete", "", trial.value)
+    assert (int(row["params_state"]), row["params_error"]) == (trial.params["state"], trial.params["error"])
+    doc = json.loads(runner.invoke(app, ["export", "c", "-s", str(db), "-f", "json"]).stdout)
+    assert doc["trials"][0]["state"] == "complete" and doc["trials"][0]["params"] == trial.params
 
 
 def test_refine_writes_a_smaller_space_that_tune_can_use(tuned, tmp_path):
@@ -311,3 +326,33 @@ def test_every_commands_help_shows_its_text_as_written(group):
     if group == "panda":
         start = CliRunner().invoke(app, ["panda", "start", "--help"], env={"COLUMNS": "200"}).output
         assert "Run name (default: the config's [run] name, else its file name)." in start
+
+
+def test_ten_failures_in_a_row_end_the_run_with_exit_1_not_2(tmp_path):
+    (tmp_path / "stringy_objective.py").write_text("def objective(trial):\n    return '0.5'\n")
+    cfg = tmp_path / "broken.toml"  # (a module name of its own: the other test's is imported already)
+    cfg.write_text(FAILING.replace("n_trials = 3", "n_trials = 30").replace("broken_objective", "stringy_objective"))
+    result = runner.invoke(app, ["tune", str(cfg), "-q"])
+    assert result.exit_code == 1, result.output
+    assert "10 x failed: the objective returned '0.5', a string, not a number" in result.output
+    assert result.output.rstrip().splitlines()[-1] == (
+        "error: 10 trials failed in a row; the last error: the objective returned '0.5', a string, not a number")
+
+
+def test_show_all_says_when_a_running_trial_has_no_live_writer(tmp_path):
+    import os
+    import signal
+    import time
+
+    db = tmp_path / "s.db"
+    script = ("import sys, time\nfrom sturgeon import Study, Space, Float\n"
+              "s = Study('k', Space(x=Float(0, 1)), store=sys.argv[1])\n"
+              "t = s.ask(); print('asked', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(db)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "asked"
+    live = runner.invoke(app, ["show", "k", "-s", str(db), "--all"]).output
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.1)
+    dead = runner.invoke(app, ["show", "k", "-s", str(db), "--all"]).output
+    assert "no live writer" not in live and "running (no live writer: interrupted)" in " ".join(dead.split())

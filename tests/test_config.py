@@ -183,6 +183,12 @@ def test_unfused_trials_are_halved_by_the_same_rung_table(tmp_path):
     assert 0 < sum(t.state.value == "pruned" for t in trials) < 9
 
 
+def test_hidden_with_units_or_layers_is_refused(tune_error):
+    assert tune_error(SMALL.replace("units = 32", "units = 32\nhidden = [32]")) == (
+        "error: The 'hidden' parameter (explicit widths) and 'units' are both given; 'hidden' would override "
+        "'units': keep one.\n")
+
+
 @pytest.mark.parametrize("extra, message", [
     ("[caviar]\nfused = false\nrefill = true\n",
      "The 'caviar.refill' key only applies to fused training; remove it or set fused = true."),

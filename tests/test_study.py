@@ -367,3 +367,22 @@ def test_an_error_message_of_several_lines_is_stored_as_one():
 
     study.optimize(objective, n_trials=1)
     assert study.trials[0].error.startswith("ValueError: shapes do not match: (3,) (4,) (at test_study.py:")
+
+
+def test_an_objective_that_ignores_the_stop_is_pruned_with_a_note_and_a_warning():
+    from sturgeon import SuccessiveHalving
+    from sturgeon.study import IgnoredStopWarning
+
+    study = Study(space=SPACE, metric="loss", scheduler=SuccessiveHalving(rungs=(1,), eta=2),
+                  sampler={"type": "random", "seed": 0})
+
+    def deaf(trial):
+        for step in range(4):
+            trial.report(step, loss=trial["x"])  # never looks at trial.should_stop
+        return trial["x"]
+
+    with pytest.warns(IgnoredStopWarning, match=r"trained on after the scheduler stopped them"):
+        study.optimize(deaf, n_trials=6)
+    pruned = [t for t in study.trials if t.state is TrialState.PRUNED]
+    assert pruned and all(t.error == "ran on after the scheduler's stop: stopped at step 0, it reported up to "
+                          "step 3 (check trial.should_stop or raise TrialPruned to save that compute)" for t in pruned)
