@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sturgeon.draws import RETRY, Draws, retry_states
 from sturgeon.executors import make_executor
 from sturgeon.samplers import Sampler, SamplerExhausted, sampler_from_dict
 from sturgeon.schedulers import Decision, Scheduler, scheduler_from_dict
@@ -53,18 +54,7 @@ class IgnoredStopWarning(UserWarning):
 
 _RAN_ON = "ran on after the scheduler's stop"
 
-# The event that marks a trial as a re-run of an earlier one: it takes that trial's place in the study's view.
-RETRY = "retry"
 _NOT_COUNTED = (TrialState.INTERRUPTED,)
-_RETRYABLE = (TrialState.INTERRUPTED, TrialState.FAILED)  # the states a retry may re-run
-
-
-def _retry_states(retry: Iterable[TrialState]) -> tuple[TrialState, ...]:
-    states = tuple(TrialState(s) for s in retry)
-    bad = [s.value for s in states if s not in _RETRYABLE]
-    if bad:
-        raise ValueError(f"The 'retry' parameter may hold the states interrupted and failed. Got {bad[0]!r} instead.")
-    return states
 
 
 def _changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
@@ -230,48 +220,19 @@ class Study:
         return cls(name, Space.from_dict(spec.space), metric=spec.metric, direction=spec.direction,
                    sampler=spec.sampler, scheduler=spec.scheduler, store=st, load_if_exists=True)
 
-    # -- draws: the study as the sampler and the scheduler see it -------------------------------------------------
-    # Draw d is the d-th point the study asked for. A retry re-runs a draw's params as a new trial, which then
-    # stands for that draw; samplers and schedulers see one record per draw, numbered by draw, so a study
-    # with retries proposes and ranks exactly as one whose trials never broke.
+    # -- draws: the study as the sampler and the scheduler see it (sturgeon.draws) ----------------------------------
     def _load_draws(self) -> None:
         retry_of: dict[int, int] = {}
         if self._records:
             for e in self.store.events(self._id):  # written with its trial, in one transaction
                 if e.kind == RETRY and isinstance(e.old, int) and e.trial < len(self._records) and e.old < e.trial:
                     retry_of[e.trial] = e.old
-        self._draws: list[int] = []  # draw -> the trial that stands for it now
-        self._draw_of: dict[int, int] = {}  # trial -> its draw
-        for t in self._records:
-            if t.number in retry_of and retry_of[t.number] in self._draw_of:
-                d = self._draw_of[retry_of[t.number]]
-                self._draws[d] = t.number
-            else:
-                d = len(self._draws)
-                self._draws.append(t.number)
-            self._draw_of[t.number] = d
-        self._view: list[TrialRecord] = [self._viewed(self._records[n]) for n in self._draws]
-        # draws whose current trial may be retried, by state, so that ask() need not scan every draw
-        self._broken: dict[TrialState, set[int]] = {s: set() for s in _RETRYABLE}
-        for d, n in enumerate(self._draws):
-            if self._records[n].state in _RETRYABLE:
-                self._broken[self._records[n].state].add(d)
-
-    def _viewed(self, rec: TrialRecord) -> TrialRecord:
-        d = self._draw_of[rec.number]
-        return rec if d == rec.number else replace(rec, number=d)
+        self._draws = Draws(self._records, retry_of)
 
     def _update(self, rec: TrialRecord) -> None:
         """Store ``rec`` as trial ``rec.number``'s newest snapshot, in the records and in the view."""
         self._records[rec.number] = rec
-        d = self._draw_of[rec.number]
-        if self._draws[d] == rec.number:
-            self._view[d] = self._viewed(rec)
-            for state, draws in self._broken.items():
-                if state is rec.state:
-                    draws.add(d)
-                else:
-                    draws.discard(d)
+        self._draws.update(rec)
 
     @property
     def study_id(self) -> int:
@@ -287,16 +248,23 @@ class Study:
 
     def draw(self, number: int) -> int:
         """The draw that trial ``number`` runs: its own number, unless it re-runs an earlier trial."""
-        if number not in self._draw_of:
+        if number not in self._draws.draw_of:
             self._refresh()
         with self._lock:
-            return self._draw_of[number]
+            return self._draws.draw_of[number]
 
     def current_trials(self) -> list[TrialRecord]:
         """One record per draw: the trial that stands for it now (a retry, not the trial it re-ran)."""
         self._refresh()
         with self._lock:
-            return [self._records[n] for n in self._draws]
+            return [self._records[n] for n in self._draws.current]
+
+    def view(self) -> list[TrialRecord]:
+        """The current trials numbered by draw: what the sampler and the scheduler see (and a rung table is
+        keyed by)."""
+        self._refresh()
+        with self._lock:
+            return list(self._draws.view)
 
     def count(self, excluding: Iterable[TrialState] = _NOT_COUNTED) -> int:
         """How many draws count toward a total ``n_trials``: those whose current trial is not in ``excluding``
@@ -352,16 +320,11 @@ class Study:
                 "use that one."
             )
 
-    def _to_retry(self, retry: Iterable[TrialState], skip: Collection[int] = ()) -> int | None:
-        """The oldest draw whose current trial ended in one of the ``retry`` states (not in ``skip``), or None."""
-        found = [d for state in _retry_states(retry) for d in self._broken[state] if d not in skip]
-        return min(found) if found else None
-
     def ready(self, retry: Iterable[TrialState] = _NOT_COUNTED, *, skip: Collection[int] = ()) -> bool:
         """Whether ``ask`` can give a trial now (a retry always can; a new draw when the sampler is ready)."""
         with self._lock:
-            return (self._to_retry(retry, skip) is not None
-                    or self.sampler.ready(len(self._draws), self._view))
+            return (self._draws.to_retry(retry, skip) is not None
+                    or self.sampler.ready(len(self._draws), self._draws.view))
 
     def ask(self, params: Mapping[str, Any] | None = None, *, retry: Iterable[TrialState] = _NOT_COUNTED,
             skip: Collection[int] = ()) -> Trial:
@@ -375,33 +338,22 @@ class Study:
         self._check_writable()
         with self._lock:
             number = len(self._records)
-            redo = self._to_retry(retry, skip) if params is None else None
+            redo = self._draws.to_retry(retry, skip) if params is None else None
             links: list[Event] = []
             if redo is not None:
-                original = self._records[self._draws[redo]]
+                original = self._records[self._draws.current[redo]]
                 values = dict(original.params)
                 links.append(Event(number, 0, RETRY, old=original.number, source="study", at=time.time(),
                                    reason=f"re-runs trial {original.number} ({original.state.value})"))
-                draw = redo
+            elif params is None:
+                values = self.sampler.sample(self.space, len(self._draws), self._draws.view, self.direction)
             else:
-                draw = len(self._draws)
-                if params is None:
-                    values = self.sampler.sample(self.space, draw, self._view, self.direction)
-                else:
-                    values = self.space.validate(params)
+                values = self.space.validate(params)
             trial = Trial(number, values, self._on_report)
             self.store.add_trial(self._id, number, values, trial.started_at, events=links)
             rec = TrialRecord(number, values, TrialState.RUNNING, started_at=trial.started_at)
             self._records.append(rec)
-            self._draw_of[number] = draw
-            if draw == len(self._draws):
-                self._draws.append(number)
-                self._view.append(rec)
-            else:
-                self._draws[draw] = number
-                self._view[draw] = self._viewed(rec)
-                for draws in self._broken.values():
-                    draws.discard(draw)
+            self._draws.add(rec, redo)
             self._live[number] = trial
             return trial
 
@@ -413,8 +365,8 @@ class Study:
             # a fresh frozen snapshot: readers never see a curve that a worker thread is still changing
             rec = replace(self._records[trial.number], curve=dict(trial.curve))
             self._update(rec)
-            seen = self._viewed(rec)
-            decision = self.scheduler.on_report(seen, step, metrics, self._view)
+            seen = self._draws.viewed(rec)
+            decision = self.scheduler.on_report(seen, step, metrics, self._draws.view)
             if decision is Decision.STOP and not trial.should_stop:
                 why = self.scheduler.reason(seen, step)
                 self.store.add_event(self._id, Event(trial.number, step, "stop", reason=why, source="scheduler",
@@ -521,7 +473,7 @@ class Study:
                                     or not timeout > 0):
             raise ValueError(
                 f"The 'timeout' parameter must be a number of seconds > 0 or None. Got {timeout!r} instead.")
-        retry = _retry_states(retry)
+        retry = retry_states(retry)
         retried: set[int] = set()  # draws re-run by this call: each at most once
         # with a deadline the objectives run in a (daemon) thread even for n_jobs=1, so the study can return
         executor = make_executor(n_jobs, threaded=timeout is not None)

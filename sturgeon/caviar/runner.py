@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sturgeon.caviar.fused import group_key
@@ -142,7 +142,7 @@ def run_caviar(
     if settings.rungs:
         halving = SuccessiveHalving(settings.rungs, settings.eta)
         halving.attach(study.metric, study.direction)
-        halving.seed(study_view(study), study.metric)
+        halving.seed(study.view(), study.metric)
     deadline = None if timeout is None else time.monotonic() + timeout
     run = _Run(study, data, dict(fixed), epochs, settings, list(callbacks), n_trials, halving, deadline, timeout,
                tuple(TrialState(s) for s in retry))
@@ -209,11 +209,6 @@ def _groups(run: _Run, batch: list[Trial]) -> list[list[Trial]]:
         study.record_event(group[0].number, 0, GROUP, new=draws, reason=f"{len(draws)} models fused",
                            source="caviar")
     return [again[tag] for tag in sorted(again)] + new
-
-
-def study_view(study: Study) -> list[TrialRecord]:
-    """The study's current trials numbered by draw: what its rung table is keyed by."""
-    return [replace(t, number=study.draw(t.number)) for t in study.current_trials()]
 
 
 def _train_group(run: _Run, trials: list[Trial]) -> None:
