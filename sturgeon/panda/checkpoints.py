@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,8 @@ from sturgeon.panda._copier import CONTROL as _CONTROL
 from sturgeon.panda._copier import frame, header
 from sturgeon.train import TENSOR_REF
 
-__all__ = ["write_state", "read_state", "Retention", "CheckpointWriter", "CheckpointWriteError", "Checkpoint",
+__all__ = ["write_state", "read_state", "split_of", "keep_reserve", "drop_reserve",
+           "Retention", "CheckpointWriter", "CheckpointWriteError", "Checkpoint",
            "list_checkpoints", "checkpoint_path", "split_state"]
 
 _MAX_DEATHS = 3  # copiers that may die in a row on one job before the write counts as failed
@@ -493,3 +494,46 @@ class CheckpointWriter:
             self._release_map()
             if self._stage is not None:
                 self._stage.unlink(missing_ok=True)
+
+
+def split_of(trainable: Any) -> Callable[[], tuple[Any, list[Any]]] | None:
+    """The trainable's ``state_split`` when it stands for its ``save()``: defined by the class that defines
+    ``save`` or by a subclass of it. A subclass of the built-in trainer that adds state by overriding
+    ``save()`` alone inherits a ``state_split`` that knows nothing of that state: its ``save()`` is used.
+
+    >>> from sturgeon.train import Trainer
+    >>> class Extra(Trainer):
+    ...     def save(self): return {**super().save(), "note": 1}
+    >>> split_of(Extra.__new__(Extra)) is None, split_of(Trainer.__new__(Trainer)) is not None
+    (True, True)
+    """
+    split = getattr(trainable, "state_split", None)
+    if not callable(split):
+        return None
+    mro = type(trainable).__mro__
+    owner = {name: next((c for c in mro if name in c.__dict__), None) for name in ("state_split", "save")}
+    if owner["save"] is not None and owner["state_split"] is not None and \
+            not issubclass(owner["state_split"], owner["save"]):
+        return None
+    return split
+
+
+def keep_reserve(path: Path, size: int) -> None:
+    """Hold ``size`` bytes of real blocks in ``path`` (a sparse file would give nothing back): when the disk
+    fills up, ``drop_reserve`` gives them back, so that a run can still record why it stopped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, size)
+        finally:
+            os.close(fd)
+    except OSError:  # a disk already full, or a filesystem without fallocate: no reserve, no harm
+        drop_reserve(path)
+
+
+def drop_reserve(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass

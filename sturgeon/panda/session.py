@@ -25,8 +25,11 @@ from sturgeon.panda.checkpoints import (
     CheckpointWriter,
     Retention,
     checkpoint_path,
+    drop_reserve,
+    keep_reserve,
     list_checkpoints,
     read_state,
+    split_of,
 )
 from sturgeon.panda.control import CommandKind, EventKind
 from sturgeon.panda.lineage import find_checkpoint, lineage_curve
@@ -38,28 +41,6 @@ if TYPE_CHECKING:
     from sturgeon.panda.run import Run, RunStatus
 
 __all__ = ["Session"]
-
-
-def split_of(trainable: Any) -> Callable[[], tuple[Any, list[Any]]] | None:
-    """The trainable's ``state_split`` when it stands for its ``save()``: defined by the class that defines
-    ``save`` or by a subclass of it. A subclass of the built-in trainer that adds state by overriding
-    ``save()`` alone inherits a ``state_split`` that knows nothing of that state: its ``save()`` is used.
-
-    >>> from sturgeon.train import Trainer
-    >>> class Extra(Trainer):
-    ...     def save(self): return {**super().save(), "note": 1}
-    >>> split_of(Extra.__new__(Extra)) is None, split_of(Trainer.__new__(Trainer)) is not None
-    (True, True)
-    """
-    split = getattr(trainable, "state_split", None)
-    if not callable(split):
-        return None
-    mro = type(trainable).__mro__
-    owner = {name: next((c for c in mro if name in c.__dict__), None) for name in ("state_split", "save")}
-    if owner["save"] is not None and owner["state_split"] is not None and \
-            not issubclass(owner["state_split"], owner["save"]):
-        return None
-    return split
 
 
 class _Stop(Exception):
@@ -327,23 +308,11 @@ class Session:
         return self.run.status()
 
     def _keep_reserve(self) -> None:
-        """Keep a little room on the store's disk while the run trains: when the disk fills up, giving it back
-        lets the run record why it stopped (and give up its writer role), so that status can say so."""
-        try:
-            self.artifacts.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._reserve, os.O_WRONLY | os.O_CREAT, 0o600)
-            try:
-                os.posix_fallocate(fd, 0, RESERVE)  # real blocks: a sparse file would give nothing back
-            finally:
-                os.close(fd)
-        except OSError:  # a disk already full, or a filesystem without fallocate: no reserve, no harm
-            self._drop_reserve()
+        """Keep a little room on the store's disk while the run trains (see ``keep_reserve``)."""
+        keep_reserve(self._reserve, RESERVE)
 
     def _drop_reserve(self) -> None:
-        try:
-            self._reserve.unlink(missing_ok=True)
-        except OSError:
-            pass
+        drop_reserve(self._reserve)
 
     def _cannot_write(self, e: Exception) -> None:
         """A write the storage refused (the disk is full, the store read-only) ends the run here: the branch
