@@ -22,7 +22,7 @@ from sturgeon.cli_common import clean_errors as _clean_errors
 from sturgeon.samplers import refine_box
 from sturgeon.space import Param, Scale
 from sturgeon.store import SQLiteStore
-from sturgeon.study import Study, StudyError
+from sturgeon.study import RAN_ON, Study, StudyError
 from sturgeon.trial import TrialRecord, TrialState
 
 app = typer.Typer(
@@ -165,7 +165,7 @@ def tune(
         if interrupted:
             err.print(f"{interrupted} interrupted trial(s) run again first when you run the same command.",
                       highlight=False)
-        deaf = sum(t.state is TrialState.PRUNED and (t.error or "").startswith("ran on after") for t in ran)
+        deaf = sum(t.state is TrialState.PRUNED and (t.error or "").startswith(RAN_ON) for t in ran)
         if deaf:
             err.print(f"[yellow]{deaf} pruned trial(s) trained on after the scheduler stopped them: the objective "
                       "should check trial.should_stop (or raise TrialPruned) after each report.", highlight=False)

@@ -52,7 +52,7 @@ class IgnoredStopWarning(UserWarning):
     nothing."""
 
 
-_RAN_ON = "ran on after the scheduler's stop"
+RAN_ON = "ran on after the scheduler's stop"  # how a pruned trial's note starts when it trained on
 
 _NOT_COUNTED = (TrialState.INTERRUPTED,)
 
@@ -438,7 +438,7 @@ class Study:
             return TrialState.COMPLETE, value, None, None
         note = None
         if trial.stopped_at is not None and trial.curve and max(trial.curve) > trial.stopped_at:
-            note = (f"{_RAN_ON}: stopped at step {trial.stopped_at}, it reported up to step {max(trial.curve)} "
+            note = (f"{RAN_ON}: stopped at step {trial.stopped_at}, it reported up to step {max(trial.curve)} "
                     "(check trial.should_stop or raise TrialPruned to save that compute)")
         return TrialState.PRUNED, value, note, None
 
@@ -520,7 +520,7 @@ class Study:
                         raise reraise
                     if rec.state is TrialState.FAILED:
                         failed.append(rec)
-                    elif rec.state is TrialState.PRUNED and (rec.error or "").startswith(_RAN_ON):
+                    elif rec.state is TrialState.PRUNED and (rec.error or "").startswith(RAN_ON):
                         ran_on.append(rec)
                     for cb in callbacks:
                         cb(self, rec)
