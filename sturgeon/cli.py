@@ -10,7 +10,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,9 @@ from sturgeon.space import Param, Scale
 from sturgeon.store import SQLiteStore
 from sturgeon.study import RAN_ON, Study, StudyError
 from sturgeon.trial import TrialRecord, TrialState
+
+if TYPE_CHECKING:  # the config (and PyTorch behind it) loads only when tune runs
+    from sturgeon.config import TuneConfig
 
 app = typer.Typer(
     help="Tune deep networks the way practitioners do: random search on the right scale, coarse to fine.",
@@ -129,14 +132,12 @@ def tune(
                 progress.update(task, advance=1, best="-" if best is None else f"{best.value:.4g}")
 
             try:
-                if total == 0:
-                    pass
-                elif cfg.caviar is not None and cfg.trainer is not None:  # fused: many models in one process
+                if total > 0 and cfg.caviar is not None and cfg.trainer is not None:  # fused: many models at once
                     from sturgeon.caviar import run_caviar
 
                     run_caviar(study, cfg.trainer.data, cfg.trainer.fixed, total, cfg.trainer.epochs, cfg.caviar,
                                callbacks=[on_trial], timeout=cfg.timeout, retry=retry_states)
-                else:
+                elif total > 0:
                     import warnings
 
                     from sturgeon.study import FailedTrialsWarning, IgnoredStopWarning
@@ -156,34 +157,39 @@ def tune(
                 raise typer.Exit(130) from None
             finally:
                 study.close()
-        out.print(_leaderboard(study, 10))
-        if "data" in cfg.raw:
-            _print_diagnosis(study, cfg.raw.get("model", {}).get("target_error"))
-        ran = study.trials[done_before:]
-        out.print(f"{len(ran)} trials this run ({_counts(ran)}); store: {cfg.store}", highlight=False)
-        interrupted = sum(t.state is TrialState.INTERRUPTED for t in ran)
-        if interrupted:
-            err.print(f"{interrupted} interrupted trial(s) run again first when you run the same command.",
-                      highlight=False)
-        deaf = sum(t.state is TrialState.PRUNED and (t.error or "").startswith(RAN_ON) for t in ran)
-        if deaf:
-            err.print(f"[yellow]{deaf} pruned trial(s) trained on after the scheduler stopped them: the objective "
-                      "should check trial.should_stop (or raise TrialPruned) after each report.", highlight=False)
-        reasons = _failure_summary(ran)
-        if reasons:
-            err.print("why trials failed:", highlight=False)
-            for line in reasons:
-                err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-        if broken:
-            err.print(f"[bold red]error:[/] {escape(broken)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1)
-        # a script must be able to tell "no result": this run's trials all broke, or there is nothing at all
-        if (ran and not any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ran)) or (
-                not ran and study.best is None):
-            what = "no trial of this run completed" if ran else "the study has no complete trial"
-            err.print(f"[bold red]error:[/] {what}; `sturgeon show {escape(study.name)} --all` lists every trial "
-                      "with its reason.", highlight=False)
-            raise typer.Exit(1)
+        _after_run(study, study.trials[done_before:], cfg, broken)
+
+
+def _after_run(study: Study, ran: list[TrialRecord], cfg: TuneConfig, broken: str) -> None:
+    """What tune prints once the trials ran: the leaderboard, the diagnosis, what this run did and why trials
+    failed; exit 1 when it gave no result (``broken``: the StudyError that ended it, if any)."""
+    out.print(_leaderboard(study, 10))
+    if "data" in cfg.raw:
+        _print_diagnosis(study, cfg.raw.get("model", {}).get("target_error"))
+    out.print(f"{len(ran)} trials this run ({_counts(ran)}); store: {cfg.store}", highlight=False)
+    interrupted = sum(t.state is TrialState.INTERRUPTED for t in ran)
+    if interrupted:
+        err.print(f"{interrupted} interrupted trial(s) run again first when you run the same command.",
+                  highlight=False)
+    deaf = sum(t.state is TrialState.PRUNED and (t.error or "").startswith(RAN_ON) for t in ran)
+    if deaf:
+        err.print(f"[yellow]{deaf} pruned trial(s) trained on after the scheduler stopped them: the objective "
+                  "should check trial.should_stop (or raise TrialPruned) after each report.", highlight=False)
+    reasons = _failure_summary(ran)
+    if reasons:
+        err.print("why trials failed:", highlight=False)
+        for line in reasons:
+            err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+    if broken:
+        err.print(f"[bold red]error:[/] {escape(broken)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    # a script must be able to tell "no result": this run's trials all broke, or there is nothing at all
+    if (ran and not any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in ran)) or (
+            not ran and study.best is None):
+        what = "no trial of this run completed" if ran else "the study has no complete trial"
+        err.print(f"[bold red]error:[/] {what}; `sturgeon show {escape(study.name)} --all` lists every trial "
+                  "with its reason.", highlight=False)
+        raise typer.Exit(1)
 
 
 def _print_diagnosis(study: Study, target_error: float | None) -> None:
