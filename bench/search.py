@@ -11,7 +11,9 @@ true mean of all 30,000 configs. Tables give log10(regret), regret floored at 1e
 
 Systems: Sturgeon samplers as dict specs through Study ask/tell in memory ({"type": kind, "seed": run_seed});
 a kind unknown to sampler_from_dict is skipped with a warning. Optuna: TPESampler() default,
-TPESampler(multivariate=True), GPSampler(); RandomSampler on request (--optuna ...,random). Sampler seed = run seed.
+TPESampler(multivariate=True), GPSampler(); on request (--optuna ...) TPESampler(multivariate=False) as tpe_indep
+and RandomSampler as random. Optuna 5's TPESampler() is multivariate already (so tpe and tpe_mv run alike;
+Optuna 4's default was tpe_indep). Sampler seed = run seed.
 GPSampler costs ~1 s an ask near 100 trials (minutes a run): --gp-seeds runs it on fewer seeds; with the
 optional package greenlet installed it batches its L-BFGS-B and runs ~20% faster, with the same results.
 
@@ -58,6 +60,7 @@ SPACE: dict[str, tuple[float, float, bool, bool]] = {
 OPTUNA: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
     "tpe_mv": lambda seed: optuna.samplers.TPESampler(multivariate=True, seed=seed),
+    "tpe_indep": lambda seed: optuna.samplers.TPESampler(multivariate=False, seed=seed),  # Optuna 4's default
     "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
 }

@@ -1,6 +1,14 @@
 """Sturgeon: tune deep networks the way practitioners do — random search on the right scale, coarse to fine,
 babysit one run (panda) or train many at once (caviar)."""
-from sturgeon.samplers import CoarseToFine, GridSampler, RandomSampler, SobolSampler
+from sturgeon.samplers import (
+    AutoSampler,
+    CoarseToFine,
+    GPSampler,
+    GridSampler,
+    RandomSampler,
+    SobolSampler,
+    TPESampler,
+)
 from sturgeon.schedulers import Decision, FIFOScheduler, SuccessiveHalving
 from sturgeon.space import Choice, Float, Int, Space, SpaceError
 from sturgeon.store import SQLiteStore, StoreError, StoreWriteError
@@ -13,6 +21,6 @@ __all__ = [
     "Space", "Float", "Int", "Choice", "SpaceError",
     "Study", "StudyError", "FailedTrialsWarning", "IgnoredStopWarning",
     "Trial", "TrialRecord", "TrialState", "TrialPruned", "Direction",
-    "RandomSampler", "SobolSampler", "GridSampler", "CoarseToFine",
+    "AutoSampler", "GPSampler", "TPESampler", "RandomSampler", "SobolSampler", "GridSampler", "CoarseToFine",
     "Decision", "FIFOScheduler", "SuccessiveHalving", "SQLiteStore", "StoreError", "StoreWriteError",
 ]

@@ -385,10 +385,29 @@ def refine(
             scale = getattr(getattr(p, "scale", None), "value", "choice")
             table.add_row(n, scale, escape(_range(p)), escape(_range(q)))
         out.print(table)
+        _print_focus(s)
         if output is not None:
             new.save(output)
             err.print(f"wrote the refined space to {output}; a config takes it as [space] file = \"{output.name}\" "
                       "(give that study a new name)", highlight=False, markup=False)
+
+
+def _print_focus(s: Study) -> None:
+    """Where the study's own sampler concentrates now (a model's good region, a coarse-to-fine round's box), on
+    the unit scale and in values; nothing for a sampler that does not zoom (random, Sobol, grid)."""
+    focus = getattr(s.sampler, "focus", None)
+    box = focus(s.space, s.view(), s.direction) if focus is not None else None
+    if box is None:
+        return
+    table = Table(title=f"where the {s.sampler.kind} sampler concentrates now", title_justify="left")
+    for col in ("param", "unit", "values"):
+        table.add_column(col)
+    sub = box.space(s.space)
+    for n in s.space.names:
+        lo_hi = box.bounds.get(n)
+        unit = f"[{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi is not None else "—"
+        table.add_row(n, unit, escape(_range(sub.params[n])))
+    out.print(table)
 
 
 def _range(p: Param) -> str:

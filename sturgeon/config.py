@@ -10,7 +10,7 @@ n_trials = 40
 n_jobs = 1
 seed = 0
 
-[sampler]                     # random (default) | sobol | grid | coarse_to_fine
+[sampler]                     # random (default) | auto (GP, then TPE) | tpe | gp | sobol | grid | coarse_to_fine
 type = "coarse_to_fine"
 round_size = 10
 
@@ -226,6 +226,7 @@ def load_config(path: str | Path) -> TuneConfig:
         definition: dict[str, Any] = {"objective": ref}
     elif "data" in raw:
         trainer = _trainer_setup(path, raw, space, seed, metric)
+        sampler = _with_conditions(sampler, sampler_spec, space)
         from sturgeon.train import Trainer
         from sturgeon.trainable import TrainableObjective
 
@@ -265,6 +266,18 @@ def load_config(path: str | Path) -> TuneConfig:
         sampler=sampler, space=space, objective=objective, raw=raw, trainer=trainer,
         caviar=caviar if fused else None, scheduler=scheduler, definition=definition,
     )
+
+
+def _with_conditions(sampler: Sampler, spec: Mapping[str, Any], space: Space) -> Sampler:
+    """A model-based sampler told which searched params each searched optimizer ignores (``momentum`` under
+    Adam), so values nobody trained with do not steer its model; ``conditions`` given in [sampler] win."""
+    from sturgeon.train import OPTIMIZER_PARAMS
+
+    if "optimizer" not in space.names or "conditions" in spec or not hasattr(sampler, "conditions"):
+        return sampler
+    conditions = {name: {"optimizer": sorted(OPTIMIZER_PARAMS[name])} for name in space.names
+                  if name in OPTIMIZER_PARAMS}
+    return sampler_from_dict({**spec, "conditions": conditions}) if conditions else sampler
 
 
 def _rung_table(caviar: CaviarSettings | None, scheduler: Scheduler | None) -> Scheduler | None:

@@ -146,7 +146,7 @@ def test_errors_are_one_line_and_exit_2(tuned, monkeypatch, args, message):
         (('scale = "reverse_log"', 'scale = "reverse_log", hi2 = 1'), "Unknown key 'beta.hi2' for a float parameter. Known: hi, lo, scale, step."),
         (("hi = 0.999", "hi = 1.0"), "The 'beta' parameter has scale 'reverse_log' (log-uniform on 1 - x), so hi must be < 1. Got 1.0 instead."),
         (("lo = 1e-4", "lo = -1e-4"), "The 'lr' parameter has scale 'log', so lo must be > 0. Got -0.0001 instead."),
-        (('type = "coarse_to_fine"', 'type = "tpe"'), "The 'sampler.type' key must be one of random, sobol, grid, coarse_to_fine. Got 'tpe' instead."),
+        (('type = "coarse_to_fine"', 'type = "hyperband"'), "The 'sampler.type' key must be one of random, sobol, grid, coarse_to_fine, tpe, gp, auto. Got 'hyperband' instead."),
         (("n_trials = 30", "n_trials = 0"), "The 'study.n_trials' key must be an integer >= 1. Got 0 instead."),
         (("curve_objective", "nothing_here"), "The 'objective.function' key names 'sturgeon.testfunctions:nothing_here', which cannot be imported"),
         (("[space]", "[spaces]"), "Unknown section [spaces]"),

@@ -1,4 +1,5 @@
-"""What to try next: random (the default), Sobol, grid, and coarse-to-fine rounds."""
+"""What to try next: random (the default), Sobol, grid, coarse-to-fine rounds, and the model-based ``auto``
+(random search that zooms in by itself: a GP, then a TPE), ``gp`` and ``tpe``."""
 from __future__ import annotations
 
 import math
@@ -8,22 +9,29 @@ from typing import Any
 from sturgeon.samplers._grid import GridSampler
 from sturgeon.samplers._random_search import RandomSampler
 from sturgeon.samplers._sobol import SobolSampler
+from sturgeon.samplers.auto import AutoSampler
 from sturgeon.samplers.base import Sampler, SamplerExhausted, is_int, is_number
 from sturgeon.samplers.coarse_to_fine import Box, CoarseToFine, refine_box
+from sturgeon.samplers.gp import GPSampler
+from sturgeon.samplers.tpe import TPESampler
 
 __all__ = [
-    "Sampler", "SamplerExhausted", "RandomSampler", "SobolSampler", "GridSampler", "CoarseToFine", "Box",
-    "refine_box", "sampler_from_dict",
+    "Sampler", "SamplerExhausted", "AutoSampler", "GPSampler", "TPESampler", "RandomSampler", "SobolSampler",
+    "GridSampler", "CoarseToFine", "Box", "refine_box", "sampler_from_dict",
 ]
 
 _KINDS: dict[str, type[Sampler]] = {
     "random": RandomSampler, "sobol": SobolSampler, "grid": GridSampler, "coarse_to_fine": CoarseToFine,
+    "tpe": TPESampler, "gp": GPSampler, "auto": AutoSampler,
 }
 
 # The keys each kind reads, and what each key must hold; checked here so that a message names 'sampler.<key>'.
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "random": ("seed",), "sobol": ("seed",), "grid": ("points", "seed", "shuffle"),
     "coarse_to_fine": ("base", "margin", "min_width", "round_size", "seed", "top"),
+    "tpe": ("conditions", "gamma", "n_candidates", "n_startup", "random_fraction", "seed"),
+    "gp": ("conditions", "n_candidates", "n_startup", "random_fraction", "seed"),
+    "auto": ("conditions", "gp_trials", "n_startup", "random_fraction", "seed"),
 }
 
 
@@ -42,6 +50,12 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "base": (lambda v: isinstance(v, str) and v in ("random", "sobol"), "one of random, sobol"),
     "points": (_points_ok, "an integer >= 1 or a table of integers >= 1 by parameter name"),
     "shuffle": (lambda v: isinstance(v, bool), "true or false"),
+    "n_startup": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "n_candidates": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "random_fraction": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "gamma": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "gp_trials": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "conditions": (lambda v: isinstance(v, Mapping), "a table {param = {other = [values]}}"),
 }
 
 

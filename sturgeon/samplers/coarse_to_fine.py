@@ -6,10 +6,12 @@ Boxes live in the unit cube of the original space, so zooming works the same on 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sturgeon.draws import RETRYABLE
 from sturgeon.samplers._random_search import RandomSampler
 from sturgeon.samplers._sobol import SobolSampler
 from sturgeon.samplers.base import Sampler, is_int, is_number
@@ -91,6 +93,102 @@ def refine_box(
     return Box(bounds, keep)
 
 
+def _settled(rec: TrialRecord) -> bool:
+    """Whether a study's view keeps this record at its place for good: finished, and no retry re-runs it."""
+    return rec.state.finished and rec.state not in RETRYABLE
+
+
+def _what_boxes_read(rec: TrialRecord) -> tuple[Any, ...]:
+    # all that refine_box and ready() read of a record: a newer snapshot of a running trial (one more report in
+    # its curve) changes none of it, so it changes no box
+    return rec.number, rec.state, rec.value, rec.params
+
+
+class _History:
+    """The history as the sampler last saw it, brought up to date in O(1) per ask for a study's own list.
+
+    A study passes the same list (its view) on every ask, and only ever appends to it or replaces the records
+    that may still change: running trials (a report, their end) and interrupted or failed ones (a retry re-runs
+    them). So for that same list only those "open" positions and the new tail are looked at, and two settled
+    records are probed to catch a list that was emptied and refilled; any other sequence (another study's,
+    ``study.trials``, a hand-made list) is compared record by record.
+    """
+
+    def __init__(self) -> None:
+        self.source: Sequence[TrialRecord] | None = None  # held, so that no other list can take over its id
+        self.records: list[TrialRecord] = []  # source[i] as last seen
+        self.open: set[int] = set()  # positions whose record a study may still replace
+        self.running: set[int] = set()  # positions whose trial has not finished (ready() waits for them)
+        self.misnumbered: set[int] = set()  # positions i whose record's number is not i
+        self.first_settled, self.last_settled = -1, -1  # the probes; -1: none yet
+
+    def sync(self, history: Sequence[TrialRecord]) -> int | None:
+        """Take in ``history``; returns the first position whose record (as boxes read it) may differ, or None."""
+        recs = self.records
+        probes = (self.first_settled, self.last_settled)
+        if history is self.source and len(history) >= len(recs) and all(
+            history[i] is recs[i] for i in probes if i >= 0
+        ):
+            changed: int | None = None
+            for i in list(self.open):
+                rec = history[i]
+                if rec is not recs[i]:
+                    if _what_boxes_read(rec) != _what_boxes_read(recs[i]):
+                        changed = i if changed is None else min(changed, i)
+                    recs[i] = rec
+                    self._file(i, rec)
+        else:
+            n = min(len(history), len(recs))
+            k = 0
+            while k < n and (history[k] is recs[k] or _what_boxes_read(history[k]) == _what_boxes_read(recs[k])):
+                k += 1
+            changed = None if k == len(history) == len(recs) else k
+            # positions below k read the same, so they keep their sets; their records are the new objects
+            self.source, self.records = history, list(history[:k])
+            recs = self.records
+            self.open = {i for i in self.open if i < k}
+            self.running = {i for i in self.running if i < k}
+            self.misnumbered = {i for i in self.misnumbered if i < k}
+            if self.first_settled >= k:
+                self.first_settled = -1
+            if self.last_settled >= k:
+                last = k - 1
+                while last >= 0 and last in self.open:
+                    last -= 1
+                self.last_settled = last
+        if len(history) > len(recs):
+            changed = len(recs) if changed is None else changed
+            for i in range(len(recs), len(history)):
+                rec = history[i]
+                recs.append(rec)
+                self._file(i, rec)
+        return changed
+
+    def _file(self, i: int, rec: TrialRecord) -> None:
+        """Put position ``i``, which now holds ``rec``, in its sets."""
+        if rec.number == i:
+            self.misnumbered.discard(i)
+        else:
+            self.misnumbered.add(i)
+        if rec.state.finished:
+            self.running.discard(i)
+        else:
+            self.running.add(i)
+        if _settled(rec):
+            self.open.discard(i)
+            if self.first_settled < 0 or i < self.first_settled:
+                self.first_settled = i
+            self.last_settled = max(self.last_settled, i)
+        else:
+            self.open.add(i)
+
+
+@dataclass
+class _Round:
+    box: Box
+    sub: Space | None = None  # box.space(space), built on the first ask that needs it
+
+
 class CoarseToFine(Sampler):
     """Rounds of ``round_size`` trials; each round samples inside the box of the best trials so far.
 
@@ -98,6 +196,11 @@ class CoarseToFine(Sampler):
     rounds < r, padded relative to round r − 1's box. Points inside a box come from ``base`` ("random" or
     "sobol"). The box for a round is fixed once all earlier rounds have finished, so a serial study is
     reproducible and a resumed one proposes the same points.
+
+    An ask costs O(1) whatever the size of the study (a round's box is computed once, in O(n log n) over the
+    trials before it): the sampler keeps the history it last saw and each round's box and restricted space, and
+    takes in only what changed (see ``_History``). A box is still a function of the space, the direction and the
+    history passed: the same object may serve another study, or be given any other history.
 
     >>> from sturgeon.space import Space, Float
     >>> from sturgeon.trial import Direction
@@ -126,39 +229,71 @@ class CoarseToFine(Sampler):
         refine_box(Space(x=Float(0.0, 1.0)), [], Direction.MINIMIZE, top=top, margin=margin, min_width=min_width)
         self.round_size, self.top, self.margin, self.min_width, self.base = round_size, top, margin, min_width, base
         self._base: RandomSampler | SobolSampler = RandomSampler(seed) if base == "random" else SobolSampler(seed)
-        self._boxes: dict[tuple[Any, ...], Box] = {}  # keyed by space, round and the trials it came from
+        self._lock = threading.Lock()  # the state below is shared by every study this object serves
+        self._history = _History()
+        # what the rounds were computed for: a space (held; compared by identity, then by its JSON) and a direction
+        self._space: Space | None = None
+        self._space_json = ""
+        self._direction: Direction | None = None
+        self._rounds: list[_Round] = []  # round r's box for that space, direction and self._history.records
 
     def box(self, space: Space, round_: int, history: Sequence[TrialRecord], direction: Direction) -> Box:
         """The box that round ``round_`` samples in."""
-        if round_ == 0:
-            return Box.whole(space)
-        end = round_ * self.round_size
-        before = [t for t in history if t.number < end]
-        # The box depends only on the space and these trials: the same sampler object may serve other studies.
-        key = (space.to_json(), round_, direction, tuple((t.number, t.state, t.value) for t in before))
-        cached = self._boxes.get(key)
-        if cached is not None:
-            return cached
-        box = refine_box(
-            space, before, direction, top=self.top, margin=self.margin, min_width=self.min_width,
-            current=self.box(space, round_ - 1, history, direction),
-        )
-        if len(self._boxes) > 64:  # a bounded cache; boxes are cheap to recompute
-            self._boxes.clear()
-        self._boxes[key] = box
+        with self._lock:
+            return self._round(space, round_, history, direction).box
+
+    def _see(self, history: Sequence[TrialRecord]) -> None:
+        changed = self._history.sync(history)
+        if changed is not None:  # round r reads the trials before r · round_size: those before `changed` kept it
+            del self._rounds[changed // self.round_size + 1 :]
+
+    def _round(self, space: Space, round_: int, history: Sequence[TrialRecord], direction: Direction) -> _Round:
+        if space is not self._space or direction != self._direction:
+            space_json = space.to_json()
+            if space_json != self._space_json or direction != self._direction:
+                self._rounds.clear()
+            self._space, self._space_json, self._direction = space, space_json, direction
+        self._see(history)
+        if self._history.misnumbered:
+            return _Round(self._box_by_number(space, round_, history, direction))
+        rounds = self._rounds
+        if not rounds:
+            rounds.append(_Round(Box.whole(space)))
+        records = self._history.records
+        while len(rounds) <= round_:
+            # the trials numbered below the round's first are the first positions: numbers are positions here
+            before = records[: len(rounds) * self.round_size]
+            rounds.append(_Round(refine_box(space, before, direction, top=self.top, margin=self.margin,
+                                            min_width=self.min_width, current=rounds[-1].box)))
+        return rounds[round_]
+
+    def _box_by_number(
+        self, space: Space, round_: int, history: Sequence[TrialRecord], direction: Direction
+    ) -> Box:
+        """The box of a history whose trial numbers are not their positions (a hand-made one): every round's
+        box again from the trials numbered below its first, with nothing kept (such a history is rare)."""
+        box = Box.whole(space)
+        for r in range(1, round_ + 1):
+            before = [t for t in history if t.number < r * self.round_size]
+            box = refine_box(space, before, direction, top=self.top, margin=self.margin, min_width=self.min_width,
+                             current=box)
         return box
 
     def ready(self, number: int, history: Sequence[TrialRecord]) -> bool:
         end = (number // self.round_size) * self.round_size  # trials of earlier rounds must have finished
-        return all(t.state.finished for t in history[:end])
+        with self._lock:
+            self._see(history)
+            return not any(i < end for i in self._history.running)
 
     def sample(
         self, space: Space, number: int, history: Sequence[TrialRecord], direction: Direction
     ) -> dict[str, Any]:
-        sub = self.box(space, number // self.round_size, history, direction).space(space)
-        return sub.from_unit(self._base.unit(len(space), number))
+        with self._lock:
+            r = self._round(space, number // self.round_size, history, direction)
+            if r.sub is None:
+                r.sub = r.box.space(space)
+            return r.sub.from_unit(self._base.unit(len(space), number))
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "round_size": self.round_size, "top": self.top, "margin": self.margin,
                 "min_width": self.min_width, "base": self.base, "seed": self.seed}
-

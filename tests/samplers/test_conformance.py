@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from sturgeon import Choice, CoarseToFine, Float, GridSampler, Int, RandomSampler, SobolSampler, Space, Study
-from sturgeon.samplers import Sampler, sampler_from_dict
+from sturgeon.samplers import AutoSampler, GPSampler, Sampler, TPESampler, sampler_from_dict
 from sturgeon.testfunctions import training_surface
 from sturgeon.trial import Direction
 
@@ -16,6 +16,9 @@ MAKERS = {
     "sobol": lambda seed: SobolSampler(seed=seed),
     "grid-shuffled": lambda seed: GridSampler(points=4, shuffle=True, seed=seed),
     "coarse_to_fine": lambda seed: CoarseToFine(round_size=10, seed=seed),
+    "tpe": lambda seed: TPESampler(n_startup=5, seed=seed),
+    "gp": lambda seed: GPSampler(n_startup=5, n_candidates=200, seed=seed),
+    "auto": lambda seed: AutoSampler(gp_trials=15, n_startup=5, seed=seed),  # hands over to its TPE mid-run
 }
 
 
@@ -59,15 +62,16 @@ def test_a_resumed_study_continues_the_same_sequence(kind, tmp_path):
 
 def test_unknown_sampler_is_refused():
     with pytest.raises(ValueError) as e:
-        sampler_from_dict({"type": "tpe"})
+        sampler_from_dict({"type": "hyperband"})
     assert str(e.value) == (
-        "The 'sampler.type' key must be one of random, sobol, grid, coarse_to_fine. Got 'tpe' instead."
+        "The 'sampler.type' key must be one of random, sobol, grid, coarse_to_fine, tpe, gp, auto. "
+        "Got 'hyperband' instead."
     )
     with pytest.raises(ValueError, match="^The 'seed' parameter must be an integer >= 0. Got -1 instead.$"):
         RandomSampler(seed=-1)
 
 
-KINDS = "random, sobol, grid, coarse_to_fine"
+KINDS = "random, sobol, grid, coarse_to_fine, tpe, gp, auto"
 C2F_KEYS = "base, margin, min_width, round_size, seed, top"
 
 
