@@ -2,8 +2,6 @@
 batch, resumed and pruned studies, and ignore what a trial did not use."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -12,23 +10,12 @@ from sturgeon.samplers import AutoSampler, GPSampler, TPESampler, sampler_from_d
 from sturgeon.schedulers import SuccessiveHalving
 from sturgeon.testfunctions import OPTIMUM, curve_objective, training_surface
 from sturgeon.trial import Direction, TrialRecord, TrialState
+from tests.samplers.test_samplers import _evals_to_hit
 
 MODELS = {"tpe": TPESampler, "gp": GPSampler, "auto": AutoSampler}
 
 SPACE = Space(lr=Float(1e-4, 1, scale="log"), beta=Float(0.9, 0.999, scale="reverse_log"),
               units=Int(16, 512, scale="log"))
-
-
-def _evals_to_hit(sampler, cap=300, radius=0.1):
-    """Evaluations until a trial lands within ``radius`` decades of the optimum (in log lr, log 1-beta)."""
-    study = Study(space=SPACE, sampler=sampler)
-    for i in range(cap):
-        t = study.ask()
-        study.tell(t, training_surface(t))
-        d = math.hypot(math.log10(t["lr"] / OPTIMUM["lr"]), math.log10((1 - t["beta"]) / (1 - OPTIMUM["beta"])))
-        if d <= radius:
-            return i + 1
-    return cap
 
 
 def test_auto_needs_at_most_half_the_evaluations_of_coarse_to_fine_on_a_narrow_optimum():
