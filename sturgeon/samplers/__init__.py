@@ -29,7 +29,7 @@ _KINDS: dict[str, type[Sampler]] = {
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "random": ("seed",), "sobol": ("seed",), "grid": ("points", "seed", "shuffle"),
     "coarse_to_fine": ("base", "margin", "min_width", "round_size", "seed", "top"),
-    "tpe": ("conditions", "gamma", "n_candidates", "n_startup", "random_fraction", "seed"),
+    "tpe": ("conditions", "gamma", "n_candidates", "n_startup", "random_fraction", "seed", "smoothing"),
     "gp": ("conditions", "n_candidates", "n_startup", "random_fraction", "seed"),
     "auto": ("conditions", "gp_trials", "n_startup", "random_fraction", "seed"),
 }
@@ -54,6 +54,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_candidates": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "random_fraction": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "gamma": (lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    "smoothing": (lambda v: is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "gp_trials": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "conditions": (lambda v: isinstance(v, Mapping), "a table {param = {other = [values]}}"),
 }

@@ -11,7 +11,9 @@ is the model's coordinate for free, and a Gaussian kernel of width 0.1 there is 
 Per proposal, once the model has started (``sturgeon.samplers._model``: a Sobol start and a random floor):
 
 1. Split the history: complete trials ranked by value, then pruned trials (those that got further first),
-   and the best ``min(ceil(gamma · n), 25)`` of them are *good*. Everything else is *bad*, including
+   and the best ``min(ceil(gamma · n), 25)`` of them are *good* — among the best complete ones, those whose
+   neighbourhood scored best (``smoothing``: a training is one noisy draw, and the luckiest draw is often
+   a mediocre region's). Everything else is *bad*, including
    diverged trials and the trials still running: a constant liar, so parallel workers and a fused caviar
    batch are pushed apart instead of proposing one point K times. Failed and interrupted trials are left out
    (a failure says nothing of the objective; an interrupted trial runs again).
@@ -47,7 +49,9 @@ class TPESampler(ModelSampler):
 
     ``n_startup``: Sobol trials before the model. ``n_candidates``: draws from the good density per proposal
     (more exploit harder). ``random_fraction``: share of uniform random trials kept for good. ``gamma``: share
-    of the trials counted good. ``conditions``: ``{param: {other: [values]}}``, when ``param`` is used only
+    of the trials counted good. ``smoothing``: the width (unit coordinates) of the neighbourhood average that
+    ranks complete trials for the split, so a lucky draw in a poor region is not taken for a good one (0: rank
+    by the raw values). ``conditions``: ``{param: {other: [values]}}``, when ``param`` is used only
     under some values of another (``{"momentum": {"optimizer": ["momentum"]}}``).
     """
 
@@ -59,6 +63,7 @@ class TPESampler(ModelSampler):
         n_candidates: int = 24,
         random_fraction: float = 0.1,
         gamma: float = 0.1,
+        smoothing: float = 0.2,
         conditions: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
         seed: int = 0,
     ) -> None:
@@ -67,7 +72,9 @@ class TPESampler(ModelSampler):
             raise ValueError(f"The 'n_candidates' parameter must be an integer >= 1. Got {n_candidates!r} instead.")
         if not is_number(gamma) or not 0 < gamma <= 1:
             raise ValueError(f"The 'gamma' parameter must be a number in (0, 1]. Got {gamma!r} instead.")
-        self.n_candidates, self.gamma = n_candidates, float(gamma)
+        if not is_number(smoothing) or not 0 <= smoothing <= 1:
+            raise ValueError(f"The 'smoothing' parameter must be a number in [0, 1]. Got {smoothing!r} instead.")
+        self.n_candidates, self.gamma, self.smoothing = n_candidates, float(gamma), float(smoothing)
         self.focus_gamma = self.gamma
         self.prior, self.bw_factor = 1.0, 0.2
 
@@ -76,7 +83,7 @@ class TPESampler(ModelSampler):
 
     def propose(self, h: History, idx: np.ndarray, number: int, rng: np.random.Generator,
                 direction: Direction) -> np.ndarray:
-        good, bad = h.split(idx, direction, self.gamma)  # 1)
+        good, bad = h.split(idx, direction, self.gamma, self.smoothing)  # 1)
         below, above = self.parzen(h, good), self.parzen(h, bad)  # 2)
         cand = h.layout.snapped(below.sample(rng, self.n_candidates))  # 3)
         score = below.log_pdf(cand) - above.log_pdf(cand)
@@ -87,7 +94,8 @@ class TPESampler(ModelSampler):
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.kind, "n_startup": self.n_startup, "n_candidates": self.n_candidates,
-                             "random_fraction": self.random_fraction, "gamma": self.gamma, "seed": self.seed}
+                             "random_fraction": self.random_fraction, "gamma": self.gamma,
+                             "smoothing": self.smoothing, "seed": self.seed}
         if self.conditions:
             d["conditions"] = self.conditions
         return d
