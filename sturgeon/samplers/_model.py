@@ -168,10 +168,14 @@ class History:
             d2 = np.zeros((len(top), len(complete)))
             for j, ordered in enumerate(lay.ordered):  # 2)
                 a, b = self.rows[top, j][:, None], self.rows[complete, j][None, :]
-                both = self.used[top, j][:, None] & self.used[complete, j][None, :]
-                gap = ((a - b) / smoothing) ** 2 if ordered else (a != b).astype(float)
-                d2 += np.where(both, gap, 0.0)
-            w = np.exp(-0.5 * d2)
+                gap = np.subtract(a, b) if ordered else np.not_equal(a, b).astype(float)
+                if ordered:
+                    np.multiply(gap, gap, out=gap)
+                ua, ub = self.used[top, j], self.used[complete, j]
+                if not (ua.all() and ub.all()):  # a dimension one of the two did not use adds nothing
+                    gap *= ua[:, None] & ub[None, :]
+                d2 += gap if not ordered else gap / (smoothing * smoothing)
+            w = np.exp(np.multiply(d2, -0.5, out=d2))
             average = (w @ z) / w.sum(axis=1)
             order = np.argsort(average, kind="stable")  # 3)
             ranked = np.concatenate([top[order], ranked[len(top):]])
