@@ -166,15 +166,18 @@ class History:
             top = complete[: max(4 * n_good, 40)]  # 1)
             lay = self.layout
             d2 = np.zeros((len(top), len(complete)))
-            for j, ordered in enumerate(lay.ordered):  # 2)
+            for j, ordered in enumerate(lay.ordered):  # 2) one (contenders x trials) array per dimension, in place
                 a, b = self.rows[top, j][:, None], self.rows[complete, j][None, :]
-                gap = np.subtract(a, b) if ordered else np.not_equal(a, b).astype(float)
                 if ordered:
+                    gap = np.subtract(a, b)
                     np.multiply(gap, gap, out=gap)
+                    np.divide(gap, smoothing * smoothing, out=gap)
+                else:
+                    gap = np.not_equal(a, b).astype(float)
                 ua, ub = self.used[top, j], self.used[complete, j]
                 if not (ua.all() and ub.all()):  # a dimension one of the two did not use adds nothing
                     gap *= ua[:, None] & ub[None, :]
-                d2 += gap if not ordered else gap / (smoothing * smoothing)
+                d2 += gap
             w = np.exp(np.multiply(d2, -0.5, out=d2))
             average = (w @ z) / w.sum(axis=1)
             order = np.argsort(average, kind="stable")  # 3)
